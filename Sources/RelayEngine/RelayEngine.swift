@@ -1,0 +1,1 @@
+// The RelayEngine layer; see README.md.

@@ -1,0 +1,1 @@
+// The Replay layer; see README.md.

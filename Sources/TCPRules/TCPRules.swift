@@ -1,0 +1,1 @@
+// The TCPRules layer; see README.md.
