@@ -59,7 +59,7 @@ struct DifferentialTests {
             } catch {
                 ours = .failure(error)
             }
-            if real[index].status == 124, case .success = ours {
+            if real[index].status == RealPrograms.timedOut, case .success = ours {
                 // A timeout on a line we accept: give the real program more time before judging.
                 let retry = try TestSupport.temporaryDirectory("rules-retry")
                 defer { try? FileManager.default.removeItem(atPath: retry) }
@@ -79,7 +79,7 @@ struct DifferentialTests {
                     tally.mismatches.append(
                         "error differs: real \(real[index].stderr.visible) ours \(error.tcprulesOutput.visible) for \(context)")
                 }
-            case (124, .failure(let error)) where error.reason == .noRuleColon:
+            case (RealPrograms.timedOut, .failure(let error)) where error.reason == .noRuleColon:
                 tally.loopedForever += 1
             case (let status, let result):
                 tally.mismatches.append(

@@ -17,6 +17,9 @@ enum RealPrograms {
     static var hasStock: Bool { stockRules != nil && stockCheck != nil && TestSupport.has("sh") }
     static var hasIPv6: Bool { ipv6Rules != nil && ipv6Check != nil && TestSupport.has("sh", "timeout") }
 
+    /// The exit status of a run `timeout -s KILL` stopped.
+    static let timedOut: Int32 = 137
+
     static func tcprules(_ dialect: RulesDialect) -> String? {
         dialect == .ucspiTCP ? stockRules : ipv6Rules
     }
@@ -38,11 +41,21 @@ enum RealPrograms {
     /// Runs `sh script` with its output going to files, not pipes (reading pipes while many
     /// children come and go can fail with EINTR inside Foundation).
     static func runScript(_ script: String) throws {
+        let status = try runLogged(TestSupport.which("sh") ?? "/bin/sh", [script], log: script + ".log")
+        if status != 0 {
+            let text = (try? String(contentsOfFile: script + ".log", encoding: .utf8)) ?? ""
+            throw ScriptFailure(description: "\(script) exited \(status): \(text)")
+        }
+    }
+
+    /// Starts a program with only PATH (plus `environment`) set, both output streams going to `log`.
+    static func start(_ program: String, _ arguments: [String], log: String, environment: [String: String] = [:])
+        throws -> Process
+    {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestSupport.which("sh") ?? "/bin/sh")
-        process.arguments = [script]
-        process.environment = ["PATH": "/usr/bin:/bin"]
-        let log = script + ".log"
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
+        process.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { _, new in new }
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         defer { try? handle.close() }
@@ -50,11 +63,15 @@ enum RealPrograms {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
+        return process
+    }
+
+    /// Runs a program like ``start(_:_:log:environment:)`` and waits; returns its exit status.
+    @discardableResult
+    static func runLogged(_ program: String, _ arguments: [String], log: String) throws -> Int32 {
+        let process = try start(program, arguments, log: log)
         process.waitUntilExit()
-        if process.terminationStatus != 0 {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            throw ScriptFailure(description: "\(script) exited \(process.terminationStatus): \(text)")
-        }
+        return process.terminationStatus
     }
 
     struct ScriptFailure: Error, CustomStringConvertible {
@@ -66,13 +83,14 @@ enum RealPrograms {
     }
 
     /// Compiles each file with `tcprules` in one shell process (each run limited to `timeout`
-    /// seconds; a run that times out has status 124, as ucspi-tcp-ipv6's tcprules loops forever on
-    /// some lines).
+    /// seconds; a run that times out is killed and has status 137, as ucspi-tcp-ipv6's tcprules
+    /// loops forever on some lines).
     static func compile(_ files: [[UInt8]], with tcprules: String, in folder: String, timeout: Double? = nil)
         throws -> [Compiled]
     {
         var script = "cd \(shellQuote(folder))\n"
-        let limit = timeout.map { "timeout \($0) " } ?? ""
+        // SIGKILL: children of Foundation's Process start with SIGTERM blocked.
+        let limit = timeout.map { "timeout -s KILL \($0) " } ?? ""
         for index in files.indices {
             try TestSupport.write(files[index], to: "\(folder)/f\(index).rules")
             script +=
