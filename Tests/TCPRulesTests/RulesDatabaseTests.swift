@@ -115,4 +115,24 @@ struct RulesDatabaseTests {
         #expect(found.summary == "rule 10.1.: allow (tcp.smtp:2)")
         #expect(found.environment == ["RELAYCLIENT": ""])
     }
+
+    @Test func indexedAndUnindexedLookupsAgree() throws {
+        var generator = RuleFileGenerator(seed: 0x1DE7, brokenPerMille: 0)
+        var compared = 0
+        for _ in 0..<150 {
+            guard let source = try? RulesSource(parsing: generator.file(), path: "r") else { continue }
+            let cdb = try CDB(bytes: try source.compiled())
+            let indexed = RulesDatabase(cdb: cdb, path: "r.cdb", source: source)
+            let probing = RulesDatabase(cdb: cdb, path: "r.cdb", source: source, indexed: false)
+            #expect(indexed.isIndexed && !probing.isIndexed)
+            for _ in 0..<20 {
+                let client = generator.client(for: source)
+                #expect(try indexed.lookup(client) == probing.lookup(client), "\(client)")
+                #expect(try indexed.match(client) == probing.match(client), "\(client)")
+                #expect(try indexed.tcprulescheckOutput(for: client) == probing.tcprulescheckOutput(for: client))
+                compared += 1
+            }
+        }
+        #expect(compared > 1000)
+    }
 }
