@@ -13,7 +13,7 @@ import Testing
 struct DifferentialTests {
     @Test(.enabled(if: RealPrograms.hasStock, "tcprules/tcprulescheck (Debian ucspi-tcp) are not installed"))
     func stockUcspiTCP() throws {
-        try compare(dialect: .ucspiTCP, seed: 0x7C9_0001, files: 2000, queries: 1000, brokenPerMille: 12)
+        try compare(dialect: .ucspiTCP, seed: 0x7C9_0001, files: 1500, queries: 900, brokenPerMille: 12)
     }
 
     @Test(
@@ -21,7 +21,7 @@ struct DifferentialTests {
             if: RealPrograms.hasIPv6,
             "ucspi-tcp-ipv6 is not unpacked at .tools/ucspi-tcp-ipv6 (scripts/test unpacks it)"))
     func ucspiTCPIPv6() throws {
-        try compare(dialect: .ucspiTCPIPv6, seed: 0x7C9_0006, files: 800, queries: 600, brokenPerMille: 2)
+        try compare(dialect: .ucspiTCPIPv6, seed: 0x7C9_0006, files: 600, queries: 500, brokenPerMille: 2)
     }
 
     /// Statistics that prove the comparison exercised what it should.
