@@ -165,6 +165,8 @@ struct RuleFileGenerator {
             }
         }
         if chance(30) { host = "" }
+        // Now and then an IPv6 address for stock tcprulescheck, whose prefixes end only at dots.
+        if !ipv6 && chance(40) { ip = ipv6Address() }
         return RuleClient(ip: ip, host: host, info: info)
     }
 }
