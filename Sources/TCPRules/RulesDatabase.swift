@@ -1,0 +1,218 @@
+public import CDB
+
+/// tcpserver's access rules, ready for lookups: a compiled cdb, or a source file compiled in memory
+/// (so both answer identically), or a file that could not be read (tcpserver drops every connection
+/// then, unless `-X` is given and the file is missing).
+///
+/// ```swift
+/// let rules = try RulesDatabase.load(path: "/etc/tcp.smtp.cdb")
+/// let match = try rules.match(RuleClient(ip: "192.0.2.9", host: "mail.example.com"))
+/// print(match.summary)   // rule =.example.com: allow (/etc/tcp.smtp:7)
+/// ```
+public struct RulesDatabase: Sendable {
+    /// What the database was made from.
+    public enum Kind: String, Sendable, Hashable {
+        /// A compiled cdb file.
+        case cdb
+        /// tcprules source text, compiled in memory.
+        case source
+        /// A file that could not be read (see ``readFailure``).
+        case unreadable
+    }
+
+    /// The file the rules come from (the cdb, or the source file).
+    public let path: String
+    /// The dialect the source was parsed with (for a cdb: the dialect its neighbouring source was
+    /// parsed with, if any).
+    public let dialect: RulesDialect
+    /// What the database was made from.
+    public let kind: Kind
+    /// The cdb lookups are made in (for source: the compiled bytes); nil when unreadable.
+    public let cdb: CDB?
+    /// The parsed source: the file itself, or for a cdb the source next to it (`tcp.smtp` for
+    /// `tcp.smtp.cdb`) when it exists and parses. It is used only to attach line numbers.
+    public let source: RulesSource?
+    /// Why the file could not be read, for ``Kind/unreadable``.
+    public let readFailure: RulesReadFailure?
+
+    /// For each key, the first source rule that produces it: its line and its data. For a cdb, the
+    /// line is attached to a match only when the data is the same (the source may be newer).
+    let locations: [[UInt8]: (line: Int, data: [UInt8])]
+    /// An in-memory index of the cdb's keys (nil when not wanted, or when the cdb is too large or
+    /// damaged: lookups then probe the cdb itself, with the same answers).
+    let index: _RulesIndex?
+
+    /// Whether lookups use the in-memory index (rather than probing the cdb).
+    public var isIndexed: Bool { index != nil }
+
+    /// A database over a compiled cdb.
+    public init(cdb: CDB, path: String) {
+        self.init(cdb: cdb, path: path, source: nil)
+    }
+
+    /// A database over a compiled cdb, with its source for line numbers.
+    ///
+    /// - Parameter indexed: build an in-memory index of the keys (about 100 bytes per key) so
+    ///   lookups run at C speed; false probes the cdb itself. Answers are the same either way.
+    public init(cdb: CDB, path: String, source: RulesSource?, indexed: Bool = true) {
+        self.path = path
+        self.dialect = source?.dialect ?? .ucspiTCP
+        self.kind = .cdb
+        self.cdb = cdb
+        self.source = source
+        self.readFailure = nil
+        self.locations = source.map(RulesDatabase.locations(of:)) ?? [:]
+        self.index = indexed ? RulesDatabase.makeIndex(cdb) : nil
+    }
+
+    /// A database over tcprules source text.
+    ///
+    /// - Throws: ``RulesError/syntax(_:)`` for a line tcprules refuses.
+    public init(source text: String, path: String, dialect: RulesDialect = .ucspiTCP) throws(RulesError) {
+        try self.init(sourceBytes: Array(text.utf8), path: path, dialect: dialect)
+    }
+
+    /// A database over tcprules source bytes.
+    public init(sourceBytes: [UInt8], path: String, dialect: RulesDialect = .ucspiTCP) throws(RulesError) {
+        let source: RulesSource
+        do {
+            source = try RulesSource(parsing: sourceBytes, path: path, dialect: dialect)
+        } catch {
+            throw .syntax(error)
+        }
+        try self.init(parsed: source)
+    }
+
+    /// A database over a parsed source.
+    public init(parsed source: RulesSource) throws(RulesError) {
+        let cdb: CDB
+        do {
+            cdb = try CDB(bytes: source.compiled(), name: source.path)
+        } catch {
+            throw .cdb(error)
+        }
+        self.cdb = cdb
+        self.index = RulesDatabase.makeIndex(cdb)
+        self.path = source.path
+        self.dialect = source.dialect
+        self.kind = .source
+        self.source = source
+        self.readFailure = nil
+        self.locations = RulesDatabase.locations(of: source)
+    }
+
+    private init(unreadable path: String, failure: RulesReadFailure) {
+        self.path = path
+        self.dialect = .ucspiTCP
+        self.kind = .unreadable
+        self.cdb = nil
+        self.source = nil
+        self.readFailure = failure
+        self.locations = [:]
+        self.index = nil
+    }
+
+    /// The in-memory index of `cdb`, or nil if it is too large or a record is damaged.
+    static func makeIndex(_ cdb: CDB) -> _RulesIndex? {
+        var slots = 0
+        for table in 0..<256 { slots += Int(cdb.table(table).slots) }
+        guard slots / 2 <= _RulesIndex.maximumRecords else { return nil }
+        return try? _RulesIndex(cdb: cdb)
+    }
+
+    /// A rules file that does not exist: tcpserver drops every connection, or with `-X` ignores it.
+    public static func missing(path: String) -> RulesDatabase {
+        RulesDatabase(unreadable: path, failure: .doesNotExist)
+    }
+
+    /// A rules file that exists but cannot be read: tcpserver drops every connection, even with `-X`.
+    public static func unreadable(path: String, failure: RulesReadFailure) -> RulesDatabase {
+        RulesDatabase(unreadable: path, failure: failure)
+    }
+
+    private static func locations(of source: RulesSource) -> [[UInt8]: (line: Int, data: [UInt8])] {
+        var result: [[UInt8]: (line: Int, data: [UInt8])] = [:]
+        for rule in source.rules {
+            for key in rule.keyBytes where result[key] == nil { result[key] = (rule.line, rule.data) }
+        }
+        return result
+    }
+
+    // MARK: - Loading
+
+    /// Loads a compiled cdb or a tcprules source file, telling them apart by content.
+    ///
+    /// A file whose 2048-byte header is a valid cdb header is a cdb (text can never be one); a file
+    /// named `*.cdb` or holding NUL bytes that is not a valid cdb is a damaged cdb; anything else is
+    /// source. For a cdb, the source next to it (`tcp.smtp` for `tcp.smtp.cdb`) is parsed, if it
+    /// exists and is valid, only to attach line numbers to matches.
+    ///
+    /// - Throws: ``RulesError``: unreadable file, damaged cdb, or a source line tcprules refuses.
+    public static func load(path: String, dialect: RulesDialect = .ucspiTCP) throws(RulesError) -> RulesDatabase {
+        let bytes: [UInt8]
+        switch _RulesFile.readAll(path) {
+        case .success(let read): bytes = read
+        case .failure(let failure): throw .unreadable(path: path, failure)
+        }
+        if let cdbError = cdbHeaderProblem(bytes, path: path) {
+            if path.hasSuffix(".cdb") || bytes.contains(0) { throw .cdb(cdbError) }
+            return try RulesDatabase(sourceBytes: bytes, path: path, dialect: dialect)
+        }
+        let cdb: CDB
+        do {
+            cdb = try CDB(contentsOf: path)
+            // Walk every record once, so a damaged record area is reported now, not at a lookup.
+            var cursor = cdb.records()
+            while try cursor.next() != nil {}
+        } catch {
+            throw .cdb(error)
+        }
+        var neighbour: RulesSource?
+        if let sourcePath = RulesSource.conventionalSourcePath(for: path), _RulesFile.exists(sourcePath) {
+            neighbour = try? RulesSource(contentsOf: sourcePath, dialect: dialect)
+        }
+        return RulesDatabase(cdb: cdb, path: path, source: neighbour)
+    }
+
+    /// Loads the file as tcpserver's `-x` would use it: instead of throwing, a file that cannot be
+    /// read or is damaged gives an ``Kind/unreadable`` database, on which tcpserver drops connections.
+    /// A source line tcprules refuses still throws (it is a configuration error, not a server state).
+    public static func loadForTCPServer(path: String, dialect: RulesDialect = .ucspiTCP) throws(RulesError)
+        -> RulesDatabase
+    {
+        do {
+            return try load(path: path, dialect: dialect)
+        } catch {
+            switch error {
+            case .unreadable(_, let failure): return .unreadable(path: path, failure: failure)
+            case .cdb: return .unreadable(path: path, failure: .protocolError)
+            case .syntax: throw error
+            }
+        }
+    }
+
+    /// Why `bytes` is not a cdb, or nil if its header is valid (every hash table inside the file).
+    static func cdbHeaderProblem(_ bytes: [UInt8], path: String) -> CDBError? {
+        if bytes.count < 2048 {
+            return CDBError(.truncatedHeader(size: bytes.count), path: path, offset: UInt64(bytes.count))
+        }
+        for table in 0..<256 {
+            let position = bytes.uint32(at: table * 8)
+            let slots = bytes.uint32(at: table * 8 + 4)
+            if position < 2048 || Int(position) + Int(slots) * 8 > bytes.count {
+                return CDBError(
+                    .tableOutOfBounds(table: table, position: position, slots: slots), path: path,
+                    offset: UInt64(table * 8))
+            }
+        }
+        return nil
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// The little-endian 32-bit integer at `offset` (the caller checks bounds).
+    func uint32(at offset: Int) -> UInt32 {
+        UInt32(self[offset]) | UInt32(self[offset + 1]) << 8 | UInt32(self[offset + 2]) << 16
+            | UInt32(self[offset + 3]) << 24
+    }
+}

@@ -1,1 +1,0 @@
-// The TCPRules layer; see README.md.

@@ -1,0 +1,255 @@
+/// tcpserver's command-line options that change what a connection sees.
+public struct TCPServerOptions: Sendable, Hashable {
+    /// `-h` (default): look up the client's PTR name for `TCPREMOTEHOST`; `-H`: don't.
+    public var lookupRemoteHost: Bool = true
+    /// `-p`: paranoid — keep the PTR name only if its A/AAAA records contain the client's address;
+    /// `-P` (default): don't check.
+    public var paranoid: Bool = false
+    /// `-r` (default): ask the client's ident server for `TCPREMOTEINFO`; `-R`: don't.
+    public var lookupRemoteInfo: Bool = true
+    /// `-l NAME`: `TCPLOCALHOST` is NAME and the local DNS lookup is skipped (`-l 0` sets it to `0`).
+    public var localHostName: String? = nil
+    /// `-X`: a missing `-x` rules file allows every connection instead of dropping it.
+    public var allowMissingRules: Bool = false
+    /// Which tcpserver: stock `ucspi-tcp` (IPv4 only) or `ucspi-tcp-ipv6`, which also sets the
+    /// `TCP6*` variables. IPv6 clients always get ucspi-tcp-ipv6's behaviour (stock cannot serve them).
+    public var dialect: RulesDialect = .ucspiTCP
+
+    public init(
+        lookupRemoteHost: Bool = true, paranoid: Bool = false, lookupRemoteInfo: Bool = true,
+        localHostName: String? = nil, allowMissingRules: Bool = false, dialect: RulesDialect = .ucspiTCP
+    ) {
+        self.lookupRemoteHost = lookupRemoteHost
+        self.paranoid = paranoid
+        self.lookupRemoteInfo = lookupRemoteInfo
+        self.localHostName = localHostName
+        self.allowMissingRules = allowMissingRules
+        self.dialect = dialect
+    }
+}
+
+/// One incoming connection, with what DNS and ident answer about it.
+public struct TCPServerConnection: Sendable, Hashable {
+    /// The server's address (any IPv4/IPv6 text form; it is printed the way tcpserver prints it).
+    public var localIP: String
+    public var localPort: Int
+    /// The client's address (any IPv4/IPv6 text form).
+    public var remoteIP: String
+    public var remotePort: Int
+    /// The raw PTR answer for the client's address (any case, unescaped, a trailing root dot
+    /// allowed); nil when there is no PTR record or the lookup fails.
+    public var remotePTR: String?
+    /// The A/AAAA addresses of the PTR name, for `-p`; nil means "they include the client's address".
+    public var remotePTRAddresses: [String]?
+    /// The user name the client's ident server answered (already extracted, see
+    /// ``TCPServer/remoteInfo(fromIdentResponse:)``); nil when ident gives no answer.
+    public var remoteInfo: String?
+    /// The raw PTR answer for the local address (used for `TCPLOCALHOST` when `-l` is not given).
+    public var localDNSName: String?
+
+    public init(
+        localIP: String, localPort: Int, remoteIP: String, remotePort: Int, remotePTR: String? = nil,
+        remotePTRAddresses: [String]? = nil, remoteInfo: String? = nil, localDNSName: String? = nil
+    ) {
+        self.localIP = localIP
+        self.localPort = localPort
+        self.remoteIP = remoteIP
+        self.remotePort = remotePort
+        self.remotePTR = remotePTR
+        self.remotePTRAddresses = remotePTRAddresses
+        self.remoteInfo = remoteInfo
+        self.localDNSName = localDNSName
+    }
+}
+
+/// What tcpserver does with one connection.
+public struct TCPServerOutcome: Sendable, Hashable {
+    /// Whether the program runs. When false the connection is closed at once, without a byte.
+    public var allowed: Bool
+    /// The rule lookup; nil when no rules database is used (no `-x`, or it could not be read).
+    public var match: RuleMatch?
+    /// The complete environment of the program (inherited, then the TCP variables, then the rule's
+    /// variables); empty when the connection is not allowed.
+    public var environment: [String: String]
+    /// `TCPREMOTEHOST` as set (escaped), nil if unset.
+    public var remoteHost: String?
+    /// One line saying why, e.g. `rule 10.1.: allow (tcp.smtp:12)`.
+    public var reason: String
+
+    public init(
+        allowed: Bool, match: RuleMatch?, environment: [String: String], remoteHost: String?, reason: String
+    ) {
+        self.allowed = allowed
+        self.match = match
+        self.environment = environment
+        self.remoteHost = remoteHost
+        self.reason = reason
+    }
+}
+
+/// A connection description tcpserver cannot have produced.
+public struct TCPServerError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// tcpserver's decisions, as pure functions.
+public enum TCPServer {
+    /// What tcpserver does with one connection: the variables it sets, the rule it applies, and
+    /// whether the program runs.
+    ///
+    /// The environment starts as `inheritedEnvironment` (so a `RELAYCLIENT` in tcpserver's own
+    /// environment reaches every client), then tcpserver sets `PROTO=TCP`, `TCPLOCALIP`,
+    /// `TCPLOCALPORT`, `TCPLOCALHOST`, `TCPREMOTEIP`, `TCPREMOTEPORT`, `TCPREMOTEHOST` and
+    /// `TCPREMOTEINFO` — **unsetting** the inherited value of each one it has no value for — and
+    /// finally the matching rule's variables, in order, which override all of these. A deny closes
+    /// the connection silently, and the rule's variables are never used.
+    ///
+    /// - Parameters:
+    ///   - rules: the `-x` database; nil when `-x` is not given. An ``RulesDatabase/Kind/unreadable``
+    ///     database drops the connection (`-X` allows it when the file is just missing).
+    /// - Throws: ``TCPServerError`` when an address is not an IP address.
+    public static func accept(
+        _ connection: TCPServerConnection, options: TCPServerOptions, rules: RulesDatabase?,
+        inheritedEnvironment: [String: String]
+    ) throws -> TCPServerOutcome {
+        guard let remote = IPAddress(connection.remoteIP) else {
+            throw TCPServerError("not an IP address: remote address \(connection.remoteIP)")
+        }
+        guard let local = IPAddress(connection.localIP) else {
+            throw TCPServerError("not an IP address: local address \(connection.localIP)")
+        }
+        let ipv6Server = options.dialect == .ucspiTCPIPv6 || !remote.isIPv4 || !local.isIPv4
+        let remoteIP = remote.tcpserverString
+        let localIP = local.tcpserverString
+
+        var environment = inheritedEnvironment
+        func set(_ name: String, _ value: String?) {
+            if let value { environment[name] = value } else { environment.removeValue(forKey: name) }
+        }
+
+        let localHost = options.localHostName ?? connection.localDNSName.map(escapeHostName)
+        var remoteHost: String?
+        if options.lookupRemoteHost, let ptr = connection.remotePTR {
+            var confirmed = true
+            if options.paranoid, let addresses = connection.remotePTRAddresses {
+                let mine = remote.ipv6Bytes
+                confirmed = addresses.contains { IPAddress($0)?.ipv6Bytes == mine }
+            }
+            if confirmed { remoteHost = escapeHostName(ptr) }
+        }
+        let remoteInfo = options.lookupRemoteInfo ? connection.remoteInfo : nil
+
+        set("PROTO", ipv6Server && !remote.isIPv4 ? "TCP6" : "TCP")
+        set("TCPLOCALIP", localIP)
+        set("TCPLOCALPORT", String(connection.localPort))
+        set("TCPLOCALHOST", localHost)
+        set("TCPREMOTEIP", remoteIP)
+        set("TCPREMOTEPORT", String(connection.remotePort))
+        set("TCPREMOTEHOST", remoteHost)
+        set("TCPREMOTEINFO", remoteInfo)
+        if ipv6Server {
+            set("TCP6LOCALIP", local.ip6Format)
+            set("TCP6LOCALPORT", String(connection.localPort))
+            set("TCP6LOCALHOST", localHost)
+            set("TCP6REMOTEIP", remote.ip6Format)
+            set("TCP6REMOTEPORT", String(connection.remotePort))
+            set("TCP6REMOTEHOST", remoteHost)
+            set("TCP6REMOTEINFO", remoteInfo)
+        }
+
+        guard let rules else {
+            return TCPServerOutcome(
+                allowed: true, match: nil, environment: environment, remoteHost: remoteHost,
+                reason: "no rules (-x not given): allow")
+        }
+        if let failure = rules.readFailure {
+            if failure.isMissingFile && options.allowMissingRules {
+                return TCPServerOutcome(
+                    allowed: true, match: nil, environment: environment, remoteHost: remoteHost,
+                    reason: "rules file \(rules.path) does not exist and -X is given: allow")
+            }
+            return dropped(remoteHost: remoteHost, path: rules.path, failure: failure)
+        }
+        let match: RuleMatch
+        do {
+            match = try rules.match(RuleClient(ip: remoteIP, host: remoteHost, info: remoteInfo))
+        } catch {
+            if case .unreadable(_, let failure) = error {
+                return dropped(remoteHost: remoteHost, path: rules.path, failure: failure)
+            }
+            return dropped(remoteHost: remoteHost, path: rules.path, failure: .protocolError)
+        }
+        switch match.action {
+        case .deny:
+            return TCPServerOutcome(
+                allowed: false, match: match, environment: [:], remoteHost: remoteHost, reason: match.summary)
+        case .allow:
+            for variable in match.variables { environment[variable.name] = variable.value }
+            return TCPServerOutcome(
+                allowed: true, match: match, environment: environment, remoteHost: remoteHost, reason: match.summary)
+        }
+    }
+
+    private static func dropped(remoteHost: String?, path: String, failure: RulesReadFailure) -> TCPServerOutcome {
+        TCPServerOutcome(
+            allowed: false, match: nil, environment: [:], remoteHost: remoteHost,
+            reason: "dropping connection, unable to read \(path): \(failure.message)")
+    }
+
+    /// The PTR name as tcpserver puts it into `TCPREMOTEHOST`: letters lower-cased, and every byte
+    /// outside `a-z`, `0-9`, `-` and `_` (the dots between labels apart) written as `\ooo` in octal.
+    /// A trailing root dot is dropped; the root name itself is `.`.
+    ///
+    /// `Mail.HOST.Example.COM` → `mail.host.example.com`, `we ird.example.com` →
+    /// `we\040ird.example.com`, `Ex+ample` → `ex\053ample`.
+    public static func escapeHostName(_ ptr: String) -> String {
+        var bytes = Array(ptr.utf8)
+        if bytes.last == Byte.dot { bytes.removeLast() }
+        if bytes.isEmpty { return "." }
+        var result: [UInt8] = []
+        result.reserveCapacity(bytes.count)
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): result.append(byte + 32)
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"), Byte.dot:
+                result.append(byte)
+            default:
+                result.append(UInt8(ascii: "\\"))
+                result.append(0x30 + (byte >> 6))
+                result.append(0x30 + ((byte >> 3) & 7))
+                result.append(0x30 + (byte & 7))
+            }
+        }
+        return String(decoding: result, as: UTF8.self)
+    }
+
+    /// `TCPREMOTEINFO` from an ident (RFC 1413) response line: what follows the third `:`, with
+    /// spaces, tabs and CRs removed, reading up to the first LF and keeping at most 257 bytes (as
+    /// tcpserver's reader stops). `6191, 23 : USERID : UNIX : joe x` → `joex`; a response with
+    /// fewer than three colons gives the empty string.
+    public static func remoteInfo(fromIdentResponse response: String) -> String {
+        var colons = 0
+        var result: [UInt8] = []
+        for byte in response.utf8 {
+            if byte == 0x20 || byte == 0x09 || byte == 0x0D { continue }
+            if byte == 0x0A { break }
+            if colons < 3 {
+                if byte == Byte.colon { colons += 1 }
+            } else {
+                if byte == 0 { break }
+                result.append(byte)
+                if result.count > 256 { break }
+            }
+        }
+        return String(decoding: result, as: UTF8.self)
+    }
+
+    /// An address as tcpserver prints it in `TCPREMOTEIP` (see ``IPAddress``), or nil if `text` is
+    /// not an IP address.
+    public static func formatIP(_ text: String) -> String? {
+        IPAddress(text)?.tcpserverString
+    }
+}
