@@ -58,8 +58,8 @@ public enum TestSupport {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let inPath = folder + "/stdin", outPath = folder + "/stdout", errPath = folder + "/stderr"
         try write(input, to: inPath)
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         let stdinHandle = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
         let stdoutHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         let stderrHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
