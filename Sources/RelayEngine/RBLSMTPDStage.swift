@@ -1,0 +1,130 @@
+/// rblsmtpd (ucspi-tcp 0.88, Debian) as a pure state machine.
+struct RBLSMTPDStage {
+    /// The refusal line with CRLF (`553 text` or `451 text`).
+    let message: [UInt8]
+    /// rblsmtpd's alarm in seconds (0: none).
+    let alarmSeconds: UInt32
+    /// `-t 0`: only the refusal, then exit.
+    let rejectOnly: Bool
+
+    /// rblsmtpd's decision for a client: nil = pass on to qmail-smtpd.
+    static func decide(
+        environment: [String: String], sources: [String: SourceLocation], options: RBLSMTPDOptions
+    ) -> (stage: RBLSMTPDStage?, decision: Decision) {
+        var decision = 0  // 0 undecided, 1 accept, 2 reject (451), 3 bounce (553)
+        var text: [UInt8] = []
+        var reasons: [Fact] = []
+        var mustNotBounce = false
+        if let value = environment["RBLSMTPD"] {
+            let bytes = Bytes.cString(value)
+            reasons.append(Fact(.rblsmtpdVariable(value: Bytes.text(bytes)), source: sources["RBLSMTPD"]))
+            if bytes.isEmpty {
+                decision = 1
+            } else if bytes[0] == UInt8(ascii: "-") {
+                text = Array(bytes.dropFirst())
+                decision = 3
+            } else {
+                text = bytes
+                decision = 2
+            }
+        }
+        let ip = environment["TCPREMOTEIP"].map { Bytes.text(Bytes.cString($0)) } ?? ""
+        var bounce = false
+        var failClosed = false
+        var zones: [String] = []
+        for option in options.options {
+            switch option {
+            case .bounce(let on): bounce = on
+            case .failClosed(let on): failClosed = on
+            case .timeout: break
+            case .rbl(let zone):
+                zones.append(zone)
+                if decision != 0 { continue }
+                let answer = options.fixture.lookup(BlocklistFixture.queryName(ip: ip, zone: zone))
+                if answer.failed {
+                    mustNotBounce = true
+                    reasons.append(Fact(.lookupFailed(zone: zone)))
+                    if failClosed {
+                        text = Array("temporary RBL lookup error".utf8)
+                        decision = 2
+                    }
+                    continue
+                }
+                // dns_txt: all TXT strings concatenated, bytes outside 32...126 as '?'.
+                var found: [UInt8] = []
+                for string in answer.record?.txt ?? [] {
+                    for byte in string.utf8 { found.append(byte < 32 || byte > 126 ? UInt8(ascii: "?") : byte) }
+                }
+                if !found.isEmpty {
+                    text = found
+                    decision = bounce ? 3 : 2
+                    reasons.append(Fact(.listed(zone: zone, text: Bytes.text(found))))
+                }
+            case .antiRBL(let zone):
+                if decision != 0 { continue }
+                let answer = options.fixture.lookup(BlocklistFixture.queryName(ip: ip, zone: zone))
+                if answer.failed {
+                    mustNotBounce = true
+                    reasons.append(Fact(.lookupFailed(zone: zone)))
+                    if !failClosed { decision = 1 }
+                    continue
+                }
+                if answer.record?.hasAddress == true {
+                    decision = 1
+                    reasons.append(Fact(.antiListed(zone: zone)))
+                }
+            }
+        }
+        if decision < 2 {
+            if environment["RBLSMTPD"] == nil, !reasons.contains(where: { if case .antiListed = $0.kind { return true } else { return false } }) {
+                reasons.append(Fact(.notListed(zones: zones)))
+            }
+            return (nil, Decision(.blocklist, .accept, reasons: reasons))
+        }
+        var message: [UInt8] = []
+        let temporary = mustNotBounce || decision == 2
+        Bytes.append(temporary ? "451 " : "553 ", to: &message)
+        message.append(contentsOf: text.prefix(200))
+        for index in message.indices where message[index] < 32 || message[index] > 126 {
+            message[index] = UInt8(ascii: "?")
+        }
+        message.append(contentsOf: Bytes.crlf)
+        if text.count > 200 { reasons.append(Fact(.note("the text is cut to 200 bytes"))) }
+        let timeout = options.timeout
+        let stage = RBLSMTPDStage(
+            message: message, alarmSeconds: UInt32(truncatingIfNeeded: timeout), rejectOnly: timeout == 0)
+        return (stage, Decision(.blocklist, temporary ? .tempfail : .refuse, reasons: reasons))
+    }
+
+    /// What rblsmtpd sends first.
+    func start() -> StepResult {
+        if rejectOnly {
+            var result = StepResult(reply: message)
+            result.exitStatus = 0
+            return result
+        }
+        return StepResult(reply: Array("220 rblsmtpd.local\r\n".utf8))
+    }
+
+    /// One command line (same framing as qmail-smtpd's commands.c).
+    func line(_ line: ArraySlice<UInt8>) -> StepResult {
+        var end = line.endIndex - 1
+        if end > line.startIndex, line[end - 1] == Bytes.cr { end -= 1 }
+        let content = line[line.startIndex..<end]
+        let cEnd = content.firstIndex(of: 0) ?? content.endIndex
+        let text = content[content.startIndex..<cEnd]
+        let verbEnd = text.firstIndex(of: Bytes.space) ?? text.endIndex
+        let verb = text[text.startIndex..<verbEnd]
+        if Bytes.equalsFolded(verb, "quit") {
+            var result = StepResult(reply: Array("221 rblsmtpd.local\r\n".utf8))
+            result.exitStatus = 0
+            return result
+        }
+        if Bytes.equalsFolded(verb, "helo") || Bytes.equalsFolded(verb, "ehlo") || Bytes.equalsFolded(verb, "mail")
+            || Bytes.equalsFolded(verb, "rset") || Bytes.equalsFolded(verb, "noop")
+        {
+            return StepResult(reply: Array("250 rblsmtpd.local\r\n".utf8))
+        }
+        return StepResult(reply: message)
+    }
+}
