@@ -106,15 +106,16 @@ struct RBLSMTPDStage {
         return StepResult(reply: Array("220 rblsmtpd.local\r\n".utf8))
     }
 
-    /// One command line (same framing as qmail-smtpd's commands.c).
+    /// One command line. The framing is qmail's (LF ends a line, one CR before it is dropped,
+    /// the verb runs to the first space, case-insensitive), except that ucspi-tcp's commands.c
+    /// looks for the space with byte_chr over the whole line: a NUL inside the verb is part of
+    /// it, so `HELO\0` matches nothing (observed with the real rblsmtpd).
     func line(_ line: ArraySlice<UInt8>) -> StepResult {
         var end = line.endIndex - 1
         if end > line.startIndex, line[end - 1] == Bytes.cr { end -= 1 }
         let content = line[line.startIndex..<end]
-        let cEnd = content.firstIndex(of: 0) ?? content.endIndex
-        let text = content[content.startIndex..<cEnd]
-        let verbEnd = text.firstIndex(of: Bytes.space) ?? text.endIndex
-        let verb = text[text.startIndex..<verbEnd]
+        let verbEnd = content.firstIndex(of: Bytes.space) ?? content.endIndex
+        let verb = content[content.startIndex..<verbEnd]
         if Bytes.equalsFolded(verb, "quit") {
             var result = StepResult(reply: Array("221 rblsmtpd.local\r\n".utf8))
             result.exitStatus = 0
