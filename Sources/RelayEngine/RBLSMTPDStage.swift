@@ -6,6 +6,10 @@ struct RBLSMTPDStage {
     let alarmSeconds: UInt32
     /// `-t 0`: only the refusal, then exit.
     let rejectOnly: Bool
+    /// Why the client is blocked (attached to every refusal).
+    let reasons: [Fact]
+    /// 451 rather than 553.
+    let temporary: Bool
 
     /// rblsmtpd's decision for a client: nil = pass on to qmail-smtpd.
     static func decide(
@@ -92,7 +96,8 @@ struct RBLSMTPDStage {
         if text.count > 200 { reasons.append(Fact(.note("the text is cut to 200 bytes"))) }
         let timeout = options.timeout
         let stage = RBLSMTPDStage(
-            message: message, alarmSeconds: UInt32(truncatingIfNeeded: timeout), rejectOnly: timeout == 0)
+            message: message, alarmSeconds: UInt32(truncatingIfNeeded: timeout), rejectOnly: timeout == 0,
+            reasons: reasons, temporary: temporary)
         return (stage, Decision(.blocklist, temporary ? .tempfail : .refuse, reasons: reasons))
     }
 
@@ -121,11 +126,22 @@ struct RBLSMTPDStage {
             result.exitStatus = 0
             return result
         }
-        if Bytes.equalsFolded(verb, "helo") || Bytes.equalsFolded(verb, "ehlo") || Bytes.equalsFolded(verb, "mail")
-            || Bytes.equalsFolded(verb, "rset") || Bytes.equalsFolded(verb, "noop")
+        if Bytes.equalsFolded(verb, "mail") {
+            return StepResult(
+                reply: Array("250 rblsmtpd.local\r\n".utf8),
+                decision: Decision(.mail, .accept, reasons: [Fact(.note("rblsmtpd answers MAIL without looking at it"))] + reasons))
+        }
+        if Bytes.equalsFolded(verb, "helo") || Bytes.equalsFolded(verb, "ehlo") || Bytes.equalsFolded(verb, "rset")
+            || Bytes.equalsFolded(verb, "noop")
         {
             return StepResult(reply: Array("250 rblsmtpd.local\r\n".utf8))
         }
-        return StepResult(reply: message)
+        var result = StepResult(reply: message)
+        let subject: Decision.Subject? =
+            Bytes.equalsFolded(verb, "rcpt") ? .rcpt : (Bytes.equalsFolded(verb, "data") ? .data : nil)
+        if let subject {
+            result.decision = Decision(subject, temporary ? .tempfail : .refuse, reasons: reasons)
+        }
+        return result
     }
 }
