@@ -78,6 +78,16 @@ extension RelayLab {
         var explain = false
 
         func validate() throws {
+            do {
+                try check()
+            } catch let error as ValidationError {
+                // Usage errors exit with 2, relaylab's status for usage/config/input errors.
+                SessionIO.error("relaylab session: \(error.message)")
+                throw ExitCode(2)
+            }
+        }
+
+        func check() throws {
             if QmailVariant(name: variant) == nil && variant != "auth" {
                 throw ValidationError("--variant must be netqmail, notqmail or auth (got \"\(variant)\")")
             }
