@@ -39,9 +39,9 @@ struct SMTPDStage {
     let authBuild: Bool
     /// 0 none; 1 LOGIN PLAIN; 2 CRAM-MD5; 3 all; +10 required (the patch's `smtpauth`).
     let smtpauth: Int
-    let remoteIP: [UInt8]
-    let local: [UInt8]
-    let remoteHost: [UInt8]
+    let remoteIP: String
+    let local: String
+    let remoteHost: String
     var remoteInfo: [UInt8]?
     /// Whether remoteinfo is the patch's reused `AUTH=` buffer (follows later `AUTH=` values).
     var remoteInfoFollowsMailAuth = false
@@ -93,9 +93,10 @@ struct SMTPDStage {
         setupFailure = control.setupFailure
         greeting = control.greeting?.bytes ?? []
         func value(_ name: String) -> [UInt8]? { environment[name].map(Bytes.cString) }
-        remoteIP = value("TCPREMOTEIP") ?? Array("unknown".utf8)
-        local = value("TCPLOCALHOST") ?? value("TCPLOCALIP") ?? Array("unknown".utf8)
-        remoteHost = value("TCPREMOTEHOST") ?? Array("unknown".utf8)
+        func text(_ name: String) -> String? { environment[name].map(Bytes.cText) }
+        remoteIP = text("TCPREMOTEIP") ?? "unknown"
+        local = text("TCPLOCALHOST") ?? text("TCPLOCALIP") ?? "unknown"
+        remoteHost = text("TCPREMOTEHOST") ?? "unknown"
         remoteInfo = value("TCPREMOTEINFO")
         relayClient = value("RELAYCLIENT")
         relayClientSource = sources["RELAYCLIENT"]
@@ -117,7 +118,7 @@ struct SMTPDStage {
             if auth.starts(with: Array("!+cram".utf8)) { smtpauth = 13 }
         }
         self.smtpauth = smtpauth
-        heloHost = remoteHost
+        heloHost = []  // dohelo(remotehost): equal to the host name, so never written
         fakeHelo = false
     }
 
@@ -218,7 +219,7 @@ struct SMTPDStage {
         }
         seenMail = false
         heloHost = Array(arg)
-        fakeHelo = Bytes.differFolded(remoteHost, heloHost)
+        fakeHelo = Bytes.differFolded(remoteHost.utf8, heloHost)
         var decision = Decision(.helo, .accept, address: Bytes.text(heloHost))
         if fakeHelo {
             decision.reasons.append(Fact(.note("the HELO name differs from TCPREMOTEHOST: it goes into the Received line")))
@@ -359,11 +360,7 @@ struct SMTPDStage {
         } else if case .damaged(let reason) = control.morercpthosts, !host.isEmpty {
             return (false, true, [Fact(.morercpthostsDamaged(reason: reason), source: control.storage.morercpthostsSource)])
         }
-        var tried: [String] = []
-        for start in 0..<host.count where start == 0 || host[start] == UInt8(ascii: ".") {
-            tried.append(Bytes.text(host[start...]))
-        }
-        return (false, false, [Fact(.notInRcpthosts(domain: Bytes.text(host), tried: tried), source: control.storage.rcpthostsSource)])
+        return (false, false, [Fact(.notInRcpthosts(domain: Bytes.text(host)), source: control.storage.rcpthostsSource)])
     }
 
     // MARK: - MAIL / RCPT
@@ -390,7 +387,7 @@ struct SMTPDStage {
         barf = badmailfromEntry(address, control: configuration.control)
         seenMail = true
         recipients.removeAll(keepingCapacity: true)
-        mailFrom = Bytes.cString(address)
+        mailFrom = address.contains(0) ? Bytes.cString(address) : address
         if let barf, let entries = configuration.control.badmailfrom {
             reasons.append(
                 Fact(
@@ -460,7 +457,7 @@ struct SMTPDStage {
                 outcome = .accept
             }
         }
-        recipients.append(Bytes.cString(address))
+        recipients.append(address.contains(0) ? Bytes.cString(address) : address)
         return StepResult(
             reply: Replies.r250Ok, decision: Decision(.rcpt, outcome, address: Bytes.text(address), reasons: reasons))
     }
@@ -610,7 +607,7 @@ struct SMTPDStage {
     func makeReceivedLine(now: Int64) -> [UInt8] {
         var line: [UInt8] = []
         Bytes.append("Received: from ", to: &line)
-        SMTPDStage.safeAppend(remoteHost, to: &line)
+        SMTPDStage.safeAppend(Array(remoteHost.utf8), to: &line)
         if fakeHelo {
             Bytes.append(" (HELO ", to: &line)
             SMTPDStage.safeAppend(heloHost, to: &line)
@@ -621,9 +618,9 @@ struct SMTPDStage {
             SMTPDStage.safeAppend(remoteInfo, to: &line)
             Bytes.append("@", to: &line)
         }
-        SMTPDStage.safeAppend(remoteIP, to: &line)
+        SMTPDStage.safeAppend(Array(remoteIP.utf8), to: &line)
         Bytes.append(")\n  by ", to: &line)
-        SMTPDStage.safeAppend(local, to: &line)
+        SMTPDStage.safeAppend(Array(local.utf8), to: &line)
         Bytes.append(" with ", to: &line)
         protocolName.withUTF8Buffer { line.append(contentsOf: $0) }
         Bytes.append("; ", to: &line)
@@ -851,7 +848,7 @@ struct SMTPDStage {
             challenge.append(UInt8(ascii: "."))
             Bytes.appendDecimal(now, to: &challenge)
             challenge.append(UInt8(ascii: "@"))
-            challenge.append(contentsOf: local)
+            challenge.append(contentsOf: local.utf8)
             challenge.append(UInt8(ascii: ">"))
             mode = .authLine(.cramResponse(challenge: challenge))
             var reply: [UInt8] = []
