@@ -32,7 +32,7 @@ struct RBLSMTPDStage {
                 decision = 2
             }
         }
-        let ip = environment["TCPREMOTEIP"].map { Bytes.text(Bytes.cString($0)) } ?? ""
+        var ip: String { environment["TCPREMOTEIP"].map(Bytes.cText) ?? "" }
         var bounce = false
         var failClosed = false
         var zones: [String] = []
