@@ -129,7 +129,9 @@ struct RBLSMTPDStage {
         if Bytes.equalsFolded(verb, "mail") {
             return StepResult(
                 reply: Replies.r250RblsmtpdLocal,
-                decision: Decision(.mail, .accept, reasons: [Fact(.note("rblsmtpd answers MAIL without looking at it"))] + reasons))
+                decision: Decision(
+                    .mail, .accept, address: RBLSMTPDStage.displayAddress(content),
+                    reasons: [Fact(.note("rblsmtpd answers MAIL without looking at it"))] + reasons))
         }
         if Bytes.equalsFolded(verb, "helo") || Bytes.equalsFolded(verb, "ehlo") || Bytes.equalsFolded(verb, "rset")
             || Bytes.equalsFolded(verb, "noop")
@@ -140,8 +142,24 @@ struct RBLSMTPDStage {
         let subject: Decision.Subject? =
             Bytes.equalsFolded(verb, "rcpt") ? .rcpt : (Bytes.equalsFolded(verb, "data") ? .data : nil)
         if let subject {
-            result.decision = Decision(subject, temporary ? .tempfail : .refuse, reasons: reasons)
+            result.decision = Decision(
+                subject, temporary ? .tempfail : .refuse,
+                address: subject == .rcpt ? RBLSMTPDStage.displayAddress(content) : nil, reasons: reasons)
         }
         return result
+    }
+
+    /// The address in a MAIL/RCPT line, for explanations only (rblsmtpd itself never parses it):
+    /// the text between `<` and `>`, or after the colon.
+    static func displayAddress(_ content: ArraySlice<UInt8>) -> String {
+        let end = content.firstIndex(of: 0) ?? content.endIndex
+        let text = content[content.startIndex..<end]
+        if let open = text.firstIndex(of: UInt8(ascii: "<")) {
+            let close = text[open...].firstIndex(of: UInt8(ascii: ">")) ?? text.endIndex
+            return Bytes.text(text[(open + 1)..<close])
+        }
+        guard let colon = text.firstIndex(of: UInt8(ascii: ":")) else { return "" }
+        let rest = text[(colon + 1)...].drop { $0 == Bytes.space }
+        return Bytes.text(rest.prefix { $0 != Bytes.space })
     }
 }
