@@ -15,11 +15,13 @@ struct RBLSMTPDStage {
     static func decide(
         environment: [String: String], sources: [String: SourceLocation], options: RBLSMTPDOptions
     ) -> (stage: RBLSMTPDStage?, decision: Decision) {
+        let rblsmtpd = environment["RBLSMTPD"]
+        if rblsmtpd == nil, options.options.isEmpty { return (nil, unlisted) }
         var decision = 0  // 0 undecided, 1 accept, 2 reject (451), 3 bounce (553)
         var text: [UInt8] = []
         var reasons: [Fact] = []
         var mustNotBounce = false
-        if let value = environment["RBLSMTPD"] {
+        if let value = rblsmtpd {
             let bytes = Bytes.cString(value)
             reasons.append(Fact(.rblsmtpdVariable(value: Bytes.text(bytes)), source: sources["RBLSMTPD"]))
             if bytes.isEmpty {
@@ -80,7 +82,7 @@ struct RBLSMTPDStage {
             }
         }
         if decision < 2 {
-            if environment["RBLSMTPD"] == nil, !reasons.contains(where: { if case .antiListed = $0.kind { return true } else { return false } }) {
+            if rblsmtpd == nil, !reasons.contains(where: { if case .antiListed = $0.kind { return true } else { return false } }) {
                 reasons.append(Fact(.notListed(zones: zones)))
             }
             return (nil, Decision(.blocklist, .accept, reasons: reasons))
@@ -100,6 +102,9 @@ struct RBLSMTPDStage {
             reasons: reasons, temporary: temporary)
         return (stage, Decision(.blocklist, temporary ? .tempfail : .refuse, reasons: reasons))
     }
+
+    /// The common case, built once: RBLSMTPD unset and no zones.
+    static let unlisted = Decision(.blocklist, .accept, reasons: [Fact(.notListed(zones: []))])
 
     /// What rblsmtpd sends first.
     func start() -> StepResult {
