@@ -41,7 +41,9 @@ public enum ScenarioRunner {
             client: Endpoint(ip: client.clientIP, port: client.clientPort, name: client.ptrName),
             server: Endpoint(ip: client.serverIP, port: client.serverPort, name: client.serverName),
             listener: connection.listener, connection: outcome, steps: run.steps, differences: run.differences,
-            warnings: run.session.warnings.map(\.description))
+            warnings: run.session.warnings.map { warning in
+                warning.source.map { "\($0): \(warning.message)" } ?? warning.message
+            })
     }
 }
 
@@ -52,6 +54,8 @@ struct _ConnectionRun {
     var differences: [Difference] = []
     /// Exchanges already turned into step results.
     var seen = 0
+    /// The message the current step queued, if any.
+    var queued: QueuedMessage?
 
     init(session: RelaySession) { self.session = session }
 
@@ -59,6 +63,7 @@ struct _ConnectionRun {
 
     mutating func take(_ step: ScenarioStep) {
         let before = session.exchanges.count
+        let envelopesBefore = session.envelopes.count
         var targets: [Int?] = []
         var pendingText = ""
         switch step.action {
@@ -101,8 +106,17 @@ struct _ConnectionRun {
             session.clientClosed()
         }
         let new = Array(session.exchanges[before...])
+        queued = session.envelopes.count > envelopesBefore ? session.envelopes.last : nil
         record(new, expectations: step.expectations, targets: targets, position: step.position, pendingText: pendingText, subject: nil)
+        queued = nil
         seen = session.exchanges.count
+        if step.expectsNoReply, !new.isEmpty {
+            differences.append(
+                Difference(
+                    position: step.position, step: steps.last?.index, subject: pendingText, expected: "no reply",
+                    actual: new.map { ByteText.replyLines($0.reply).joined(separator: "\n") }.joined(separator: "\n"),
+                    explanation: new.last.map { explanation(for: $0).map(\.description) } ?? []))
+        }
         if case .send = step.action, !step.expectations.isEmpty, new.count > step.expectations.count {
             differences.append(
                 Difference(
@@ -150,9 +164,9 @@ struct _ConnectionRun {
         case .cramMD5:
             send("AUTH CRAM-MD5")
             guard lastReplyIsPrompt, let reply = session.exchanges.last?.reply else { return }
-            var text = String(decoding: reply.dropFirst(4), as: UTF8.self)
-            while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
-            let challenge = Data(base64Encoded: text).map { [UInt8]($0) } ?? []
+            var encoded = Array(reply.dropFirst(4))
+            while let last = encoded.last, last == 10 || last == 13 { encoded.removeLast() }
+            let challenge = Data(base64Encoded: Data(encoded)).map { [UInt8]($0) } ?? []
             let digest = MD5.hex(MD5.hmac(key: password, message: challenge))
             send(base64(user + Array(" \(digest)".utf8)))
         }
@@ -237,7 +251,7 @@ struct _ConnectionRun {
             index: steps.count, position: position, kind: kind, client: client, clientText: text,
             replyBytes: exchange.reply, closed: exchange.closedAfter, stage: exchange.stage.rawValue,
             decision: exchange.decision?.outcome.rawValue, subject: exchange.decision?.subject.rawValue,
-            reasons: exchange.decision?.reasons ?? [])
+            reasons: exchange.decision == nil ? [] : explanation(for: exchange))
     }
 
     /// Why `expectation` does not hold for `exchange` (nil: it holds).
@@ -266,7 +280,20 @@ struct _ConnectionRun {
             ok = lines.map { String($0.dropFirst(min(4, $0.count))) }.joined(separator: "\n") == text
         }
         if ok, let fragment = expectation.contains { ok = lines.contains { $0.contains(fragment) } }
-        let facts = decision?.reasons ?? (exchange == nil || denied ? connectionFacts : [])
+        var envelopeText: String? = nil
+        if expectation.concernsEnvelope {
+            if let queued {
+                if ok, let sender = expectation.sender { ok = queued.senderText == sender }
+                if ok, let recipients = expectation.recipients { ok = queued.recipientTexts == recipients }
+                if ok, let received = expectation.received { ok = queued.receivedText == received }
+                envelopeText = "queued from <\(queued.senderText)> to " + queued.recipientTexts.map { "<\($0)>" }.joined(separator: ", ")
+                if expectation.received != nil { envelopeText! += "\n" + queued.receivedText }
+            } else {
+                ok = false
+                envelopeText = "no message was queued"
+            }
+        }
+        let facts = explanation(for: exchange)
         if ok, let reason = expectation.reason {
             let haystack = (decision.map { [$0.description] } ?? []) + facts.map(\.description)
             ok = haystack.contains { $0.range(of: reason, options: .caseInsensitive) != nil }
@@ -286,7 +313,18 @@ struct _ConnectionRun {
             actual = lines.joined(separator: "\n")
         }
         if let outcome { actual += "  (\(outcome))" }
+        if let envelopeText { actual += "\n" + envelopeText }
         return (actual, explanation)
+    }
+
+    /// Why an exchange went the way it did: its decision's facts; for rblsmtpd's answers (whose
+    /// decisions carry no facts of their own) and for steps that got no reply, the connection's.
+    func explanation(for exchange: Exchange?) -> [Fact] {
+        if let reasons = exchange?.decision?.reasons, !reasons.isEmpty { return reasons }
+        guard let exchange else { return connectionFacts }
+        if exchange.stage == .rblsmtpd, let blocklist = session.connectionDecision.blocklist { return blocklist.reasons }
+        if exchange.stage == .tcpserver { return connectionFacts }
+        return []
     }
 
     static func outcome(ofCode line: String) -> String? {
@@ -334,6 +372,9 @@ struct _ConnectionRun {
             if actual != blocklist {
                 problems.append(("rblsmtpd \(_ConnectionRun.blocklistWord(blocklist))", "rblsmtpd \(_ConnectionRun.blocklistWord(actual))"))
             }
+        }
+        if let status = expectation.exitStatus, Int32(status) != session.exitStatus {
+            problems.append(("exit status \(status)", "exit status " + (session.exitStatus.map { String($0) } ?? "(none)")))
         }
         if expectation.greeting != nil, steps.first?.verdict == .failed {
             outcome.verdict = .failed

@@ -73,7 +73,10 @@ public struct HumanReportWriter: ReportWriter {
         var out = "      "
         if let position = difference.position { out += paint("\(position):", .dim) + " " }
         out += difference.subject + "\n"
-        out += "        " + paint("expected", .yellow) + "  " + difference.expected + "\n"
+        let expected = difference.expected.split(separator: "\n", omittingEmptySubsequences: false)
+        for (index, line) in expected.enumerated() {
+            out += "        " + (index == 0 ? paint("expected", .yellow) : "        ") + "  " + line + "\n"
+        }
         let actual = difference.actual.split(separator: "\n", omittingEmptySubsequences: false)
         for (index, line) in actual.enumerated() {
             out += "        " + (index == 0 ? paint("actual  ", .yellow) : "        ") + "  " + line + "\n"

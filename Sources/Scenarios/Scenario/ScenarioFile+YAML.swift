@@ -242,12 +242,15 @@ struct _ScenarioParser {
         var encoding = "utf8"
         var force = false
         var expectations: [ReplyExpectation] = []
+        var expectsNoReply = false
         var actionEntry: YAMLEntry? = nil
         for entry in entries {
             switch entry.key {
             case "encoding": encoding = try entry.value.choice(["utf8", "latin1"])
             case "force": force = try entry.value.bool()
-            case "expect": expectations = try parseReplyExpectations(entry.value)
+            case "expect":
+                expectations = try parseReplyExpectations(entry.value)
+                expectsNoReply = expectations.isEmpty
             default:
                 if let previous = actionEntry {
                     throw entry.keyNode.error("a step does one thing: it already has '\(previous.key)'")
@@ -297,7 +300,7 @@ struct _ScenarioParser {
             }
             action = .close
         }
-        return ScenarioStep(action: action, expectations: expectations, position: node.position)
+        return ScenarioStep(action: action, expectations: expectations, expectsNoReply: expectsNoReply, position: node.position)
     }
 
     func parseAuthExchange(_ node: YAMLNode) throws(ScenarioError) -> AuthExchange {
@@ -437,7 +440,7 @@ struct _ScenarioParser {
             return expectation
         }
         var expectation = ReplyExpectation(position: position, written: written(node))
-        for entry in try node.mapping(allowedKeys: ["code", "reply", "text", "contains", "decision", "reason"]) {
+        for entry in try node.mapping(allowedKeys: _ScenarioParser.expectationKeys) {
             switch entry.key {
             case "code": expectation.code = try entry.value.int(in: 100...599)
             case "reply":
@@ -452,11 +455,18 @@ struct _ScenarioParser {
                     throw entry.value.error("'\(word)' is not a decision" + NearestKey.hint(for: word, among: _ScenarioParser.outcomeWords))
                 }
                 expectation.outcome = outcome
-            default: expectation.reason = try entry.value.string()
+            case "reason": expectation.reason = try entry.value.string()
+            case "sender": expectation.sender = try entry.value.optionalString() ?? ""
+            case "recipients": expectation.recipients = try entry.value.stringList()
+            default: expectation.received = trimmingFinalNewline(try entry.value.string())
             }
         }
         return expectation
     }
+
+    static let expectationKeys = KeySet([
+        "code", "reply", "text", "contains", "decision", "reason", "sender", "recipients", "received",
+    ])
 
     /// A scalar expectation: `250`, `"553 sorry, …"` (the exact reply; lines separated by LF),
     /// or a decision word.
@@ -515,7 +525,7 @@ struct _ScenarioParser {
             expectation.allowed = try allowOrDeny(node)
             return expectation
         }
-        for entry in try node.mapping(allowedKeys: ["connection", "rule", "env", "rblsmtpd", "greeting"]) {
+        for entry in try node.mapping(allowedKeys: ["connection", "rule", "env", "rblsmtpd", "greeting", "exit"]) {
             switch entry.key {
             case "connection":
                 expectation.allowed = try allowOrDeny(entry.value)
@@ -535,6 +545,8 @@ struct _ScenarioParser {
                 case "refuse": expectation.blocklist = .refuse
                 default: expectation.blocklist = .tempfail
                 }
+            case "exit":
+                expectation.exitStatus = try entry.value.int(in: 0...255)
             default:
                 expectation.greeting = try parseReplyExpectation(entry.value)
             }
