@@ -405,7 +405,7 @@ struct _ScenarioParser {
     /// then `.` CRLF.
     func messageBytes(_ text: String, node: YAMLNode, encoding: String) throws(ScenarioError) -> [UInt8] {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        if text.hasSuffix("\n") { lines.removeLast() }
+        if text.hasSuffix("\n") || text.isEmpty { lines.removeLast() }
         var result: [UInt8] = []
         for line in lines {
             var line = line
