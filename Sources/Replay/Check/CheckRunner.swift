@@ -90,6 +90,25 @@ public struct CheckRunner: Sendable {
         check(scenario, emit: emit)
     }
 
+    /// Checks scenario text already in memory (see ``check(file:emit:)``); the source's path is
+    /// what reports show.
+    public static func check(source: YAMLSource, emit: (CheckEvent) -> Void) {
+        let scenario: ScenarioFile
+        do throws(ScenarioErrors) {
+            let root: YAMLNode
+            do {
+                root = try source.root()
+            } catch {
+                throw ScenarioErrors([error])
+            }
+            scenario = try ScenarioFile(yaml: root)
+        } catch {
+            for problem in error.errors { emit(.problem(ReportProblem(problem))) }
+            return
+        }
+        check(scenario, emit: emit)
+    }
+
     /// Checks a parsed scenario file (see ``check(file:emit:)``).
     public static func check(_ scenario: ScenarioFile, emit: (CheckEvent) -> Void) {
         for warning in scenario.warnings { emit(.problem(ReportProblem(warning, isWarning: true))) }

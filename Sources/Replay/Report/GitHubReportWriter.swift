@@ -34,7 +34,7 @@ public struct GitHubReportWriter: ReportWriter {
 
     public mutating func finish(_ summary: ReportSummary) -> String {
         var text = "\(tool): \(summary.connections) connections: \(summary.passed) passed, \(summary.failed) failed (\(summary.steps) steps)"
-        if summary.errors > 0 { text += ", \(summary.errors) errors" }
+        if summary.errors > 0 { text += ", \(summary.errors) error\(summary.errors == 1 ? "" : "s")" }
         return text + "\n"
     }
 
