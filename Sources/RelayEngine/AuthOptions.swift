@@ -37,7 +37,7 @@ public enum AuthCredentials: Sendable, Hashable {
     public static func parseUsers(_ text: String, path: String = "<users>") throws -> AuthCredentials {
         var users: [String: String] = [:]
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             lineNumber += 1
             var line = Substring(rawLine)
             if line.hasSuffix("\r") { line = line.dropLast() }

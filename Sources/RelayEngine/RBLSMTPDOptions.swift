@@ -174,7 +174,7 @@ public struct BlocklistFixture: Sendable, Hashable {
     public static func parse(_ text: String, path: String = "<fixture>") throws -> BlocklistFixture {
         var fixture = BlocklistFixture()
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             lineNumber += 1
             var line = Substring(rawLine)
             if line.hasSuffix("\r") { line = line.dropLast() }

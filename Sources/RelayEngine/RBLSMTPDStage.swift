@@ -6,6 +6,10 @@ struct RBLSMTPDStage {
     let alarmSeconds: UInt32
     /// `-t 0`: only the refusal, then exit.
     let rejectOnly: Bool
+    /// Why the client is blocked (attached to every refusal).
+    let reasons: [Fact]
+    /// 451 rather than 553.
+    let temporary: Bool
 
     /// rblsmtpd's decision for a client: nil = pass on to qmail-smtpd.
     static func decide(
@@ -92,7 +96,8 @@ struct RBLSMTPDStage {
         if text.count > 200 { reasons.append(Fact(.note("the text is cut to 200 bytes"))) }
         let timeout = options.timeout
         let stage = RBLSMTPDStage(
-            message: message, alarmSeconds: UInt32(truncatingIfNeeded: timeout), rejectOnly: timeout == 0)
+            message: message, alarmSeconds: UInt32(truncatingIfNeeded: timeout), rejectOnly: timeout == 0,
+            reasons: reasons, temporary: temporary)
         return (stage, Decision(.blocklist, temporary ? .tempfail : .refuse, reasons: reasons))
     }
 
@@ -103,28 +108,40 @@ struct RBLSMTPDStage {
             result.exitStatus = 0
             return result
         }
-        return StepResult(reply: Array("220 rblsmtpd.local\r\n".utf8))
+        return StepResult(reply: Replies.r220RblsmtpdLocal)
     }
 
-    /// One command line (same framing as qmail-smtpd's commands.c).
+    /// One command line. The framing is qmail's (LF ends a line, one CR before it is dropped,
+    /// the verb runs to the first space, case-insensitive), except that ucspi-tcp's commands.c
+    /// looks for the space with byte_chr over the whole line: a NUL inside the verb is part of
+    /// it, so `HELO\0` matches nothing (observed with the real rblsmtpd).
     func line(_ line: ArraySlice<UInt8>) -> StepResult {
         var end = line.endIndex - 1
         if end > line.startIndex, line[end - 1] == Bytes.cr { end -= 1 }
         let content = line[line.startIndex..<end]
-        let cEnd = content.firstIndex(of: 0) ?? content.endIndex
-        let text = content[content.startIndex..<cEnd]
-        let verbEnd = text.firstIndex(of: Bytes.space) ?? text.endIndex
-        let verb = text[text.startIndex..<verbEnd]
+        let verbEnd = content.firstIndex(of: Bytes.space) ?? content.endIndex
+        let verb = content[content.startIndex..<verbEnd]
         if Bytes.equalsFolded(verb, "quit") {
-            var result = StepResult(reply: Array("221 rblsmtpd.local\r\n".utf8))
+            var result = StepResult(reply: Replies.r221RblsmtpdLocal)
             result.exitStatus = 0
             return result
         }
-        if Bytes.equalsFolded(verb, "helo") || Bytes.equalsFolded(verb, "ehlo") || Bytes.equalsFolded(verb, "mail")
-            || Bytes.equalsFolded(verb, "rset") || Bytes.equalsFolded(verb, "noop")
-        {
-            return StepResult(reply: Array("250 rblsmtpd.local\r\n".utf8))
+        if Bytes.equalsFolded(verb, "mail") {
+            return StepResult(
+                reply: Replies.r250RblsmtpdLocal,
+                decision: Decision(.mail, .accept, reasons: [Fact(.note("rblsmtpd answers MAIL without looking at it"))] + reasons))
         }
-        return StepResult(reply: message)
+        if Bytes.equalsFolded(verb, "helo") || Bytes.equalsFolded(verb, "ehlo") || Bytes.equalsFolded(verb, "rset")
+            || Bytes.equalsFolded(verb, "noop")
+        {
+            return StepResult(reply: Replies.r250RblsmtpdLocal)
+        }
+        var result = StepResult(reply: message)
+        let subject: Decision.Subject? =
+            Bytes.equalsFolded(verb, "rcpt") ? .rcpt : (Bytes.equalsFolded(verb, "data") ? .data : nil)
+        if let subject {
+            result.decision = Decision(subject, temporary ? .tempfail : .refuse, reasons: reasons)
+        }
+        return result
     }
 }

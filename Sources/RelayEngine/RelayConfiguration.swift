@@ -45,7 +45,7 @@ public struct RelayConfiguration: Sendable {
     ///   - rblsmtpd: rblsmtpd's options, or nil when it is not in the chain.
     ///   - ipme: the server's own addresses (dotted quads; 0.0.0.0 is always added).
     ///   - environment: tcpserver's inherited environment.
-    ///   - clock: unix time at connect (default 1795561493, 24 Nov 2026 21:44:53 UTC).
+    ///   - clock: unix time at connect (default 1795561493, 24 Nov 2026 23:04:53 UTC).
     ///   - processIDs: pid numbering.
     ///   - queue: qmail-queue's behaviour.
     ///   - rules: tcpserver's `-x` rules, or nil for none.
