@@ -125,7 +125,9 @@ public struct CheckRunner: Sendable {
                 continue
             }
             do {
-                let box = RelayConfigurationBox(try loader.configuration(for: connection.configuration, context: connection.position))
+                let configuration = try loader.configuration(for: connection.configuration, context: connection.position)
+                let box = RelayConfigurationBox(
+                    configuration, connection: loader.connection(for: connection.configuration, clientIP: connection.client.ip))
                 configurations.append(box)
                 previous = (connection.configuration, box)
             } catch {
@@ -137,7 +139,7 @@ public struct CheckRunner: Sendable {
             return
         }
         for (connection, box) in zip(scenario.connections, configurations) {
-            emit(.result(ScenarioRunner.run(connection, configuration: box.configuration, suite: scenario.path)))
+            emit(.result(ScenarioRunner.run(connection, configuration: box.configuration, suite: scenario.path, warnings: box.warnings)))
         }
     }
 }
@@ -145,7 +147,13 @@ public struct CheckRunner: Sendable {
 /// A loaded configuration shared by reference between the connections that use it.
 final class RelayConfigurationBox {
     let configuration: RelayConfiguration
-    init(_ configuration: RelayConfiguration) { self.configuration = configuration }
+    /// The configuration's warnings as report text (the same for every connection).
+    let warnings: [String]
+
+    init(_ configuration: RelayConfiguration, connection: ClientConnection) {
+        self.configuration = configuration
+        self.warnings = ScenarioRunner.warningTexts(RelaySession(configuration: configuration, connection: connection).warnings)
+    }
 }
 
 /// Per-file event buffers: workers append, the reader takes them in file order.

@@ -10,8 +10,11 @@ public enum ScenarioRunner {
     /// The client connects, takes its steps in order and finally closes its side (if the server
     /// has not closed first). Every exchange becomes a ``StepResult``; every expectation that
     /// does not hold becomes a ``Difference`` with the engine's explanation chain.
+    ///
+    /// - Parameter warnings: the configuration's warnings as report text, when the caller has
+    ///   them already (they are the same for every connection of a configuration).
     public static func run(
-        _ connection: ScenarioConnection, configuration: RelayConfiguration, suite: String
+        _ connection: ScenarioConnection, configuration: RelayConfiguration, suite: String, warnings: [String]? = nil
     ) -> ConnectionResult {
         let spec = connection.configuration
         let client = ClientConnection(
@@ -41,9 +44,12 @@ public enum ScenarioRunner {
             client: Endpoint(ip: client.clientIP, port: client.clientPort, name: client.ptrName),
             server: Endpoint(ip: client.serverIP, port: client.serverPort, name: client.serverName),
             listener: connection.listener, connection: outcome, steps: run.steps, differences: run.differences,
-            warnings: run.session.warnings.map { warning in
-                warning.source.map { "\($0): \(warning.message)" } ?? warning.message
-            })
+            warnings: warnings ?? ScenarioRunner.warningTexts(run.session.warnings))
+    }
+
+    /// Configuration warnings as report lines: `file:line: message`.
+    public static func warningTexts(_ warnings: [ConfigurationWarning]) -> [String] {
+        warnings.map { warning in warning.source.map { "\($0): \(warning.message)" } ?? warning.message }
     }
 }
 
@@ -65,15 +71,12 @@ struct _ConnectionRun {
         let before = session.exchanges.count
         let envelopesBefore = session.envelopes.count
         var targets: [Int?] = []
-        var pendingText = ""
         switch step.action {
         case .send(let bytes):
-            pendingText = ByteText.display(line: bytes)
             _ = session.receive(bytes)
             let count = session.exchanges.count - before
             targets = step.expectations.indices.map { $0 < count ? $0 : nil }
         case .data(let body, let force):
-            pendingText = "DATA"
             _ = session.receive(Array("DATA\r\n".utf8))
             let dataReplies = session.exchanges.count - before
             let goAhead = dataReplies > 0 && lastReplyCode == 354
@@ -89,7 +92,6 @@ struct _ConnectionRun {
                 targets = [dataReply, messageReply]
             }
         case .auth(let exchange):
-            pendingText = "AUTH \(exchange.mechanism.rawValue)"
             authenticate(exchange)
             let count = session.exchanges.count - before
             if step.expectations.count == 1 {
@@ -98,7 +100,6 @@ struct _ConnectionRun {
                 targets = step.expectations.indices.map { $0 < count ? $0 : nil }
             }
         case .wait(let seconds):
-            pendingText = "(idle \(ByteText.seconds(seconds)))"
             _ = session.idle(seconds: seconds)
             let count = session.exchanges.count - before
             targets = step.expectations.indices.map { $0 < count ? $0 : nil }
@@ -107,23 +108,37 @@ struct _ConnectionRun {
         }
         let new = Array(session.exchanges[before...])
         queued = session.envelopes.count > envelopesBefore ? session.envelopes.last : nil
-        record(new, expectations: step.expectations, targets: targets, position: step.position, pendingText: pendingText, subject: nil)
+        record(
+            new, expectations: step.expectations, targets: targets, position: step.position,
+            pendingText: _ConnectionRun.text(of: step.action), subject: nil)
         queued = nil
         seen = session.exchanges.count
         if step.expectsNoReply, !new.isEmpty {
             differences.append(
                 Difference(
-                    position: step.position, step: steps.last?.index, subject: pendingText, expected: "no reply",
+                    position: step.position, step: steps.last?.index, subject: _ConnectionRun.text(of: step.action),
+                    expected: "no reply",
                     actual: new.map { ByteText.replyLines($0.reply).joined(separator: "\n") }.joined(separator: "\n"),
                     explanation: new.last.map { explanation(for: $0).map(\.description) } ?? []))
         }
         if case .send = step.action, !step.expectations.isEmpty, new.count > step.expectations.count {
             differences.append(
                 Difference(
-                    position: step.position, step: steps.last?.index, subject: pendingText,
+                    position: step.position, step: steps.last?.index, subject: _ConnectionRun.text(of: step.action),
                     expected: "\(step.expectations.count) repl\(step.expectations.count == 1 ? "y" : "ies")",
                     actual: "\(new.count) replies: " + new.map { ByteText.replyLines($0.reply).first ?? "(none)" }.joined(separator: ", "),
                     explanation: ["give one expectation per reply (a list) to check each of them"]))
+        }
+    }
+
+    /// What a step sends, for reports.
+    static func text(of action: ScenarioStep.Action) -> String {
+        switch action {
+        case .send(let bytes): return ByteText.display(line: bytes)
+        case .data: return "DATA"
+        case .auth(let exchange): return "AUTH \(exchange.mechanism.rawValue)"
+        case .wait(let seconds): return "(idle \(ByteText.seconds(seconds)))"
+        case .close: return "(close)"
         }
     }
 
@@ -178,20 +193,21 @@ struct _ConnectionRun {
     /// (`targets[i]` is the index in `exchanges` expectation `i` applies to, nil for none).
     mutating func record(
         _ exchanges: [Exchange], expectations: [ReplyExpectation], targets: [Int?], position: FilePosition,
-        pendingText: String, subject: String?
+        pendingText: @autoclosure () -> String, subject: String?
     ) {
-        var expectationFor: [Int: ReplyExpectation] = [:]
+        // Expectation i applies to exchange targets[i]; the others got no reply.
+        var matched: [(target: Int, expectation: ReplyExpectation)] = []
         var unmatched: [ReplyExpectation] = []
         for (index, expectation) in expectations.enumerated() {
-            if index < targets.count, let target = targets[index], expectationFor[target] == nil {
-                expectationFor[target] = expectation
+            if index < targets.count, let target = targets[index], !matched.contains(where: { $0.target == target }) {
+                matched.append((target, expectation))
             } else {
                 unmatched.append(expectation)
             }
         }
         for (offset, exchange) in exchanges.enumerated() {
             var step = stepResult(exchange, position: position)
-            if let expectation = expectationFor[offset] {
+            if let expectation = matched.first(where: { $0.target == offset })?.expectation {
                 step.expected = expectation.written
                 if let failure = check(expectation, exchange: exchange) {
                     step.verdict = .failed
@@ -206,6 +222,7 @@ struct _ConnectionRun {
             steps.append(step)
         }
         for expectation in unmatched {
+            let pendingText = pendingText()
             // Nothing answered (the connection is closed, or the line was incomplete).
             var step = StepResult(
                 index: steps.count, position: position, kind: .none, clientText: pendingText, closed: session.isClosed,

@@ -334,7 +334,7 @@ struct _ScenarioParser {
         var steps: [ScenarioStep] = []
         let helo = try keys["helo"]?.value.string() ?? client.ptr ?? "[\(client.ip)]"
         let heloPosition = keys["helo"]?.value.position ?? node.position
-        steps.append(ScenarioStep(action: .send(Array("EHLO \(helo)\r\n".utf8)), position: heloPosition))
+        steps.append(ScenarioStep(action: .send(_ScenarioParser.line("EHLO ", helo)), position: heloPosition))
         if let auth = keys["authenticate"] {
             steps.append(ScenarioStep(action: .auth(try parseAuthExchange(auth.value)), position: auth.value.position))
         }
@@ -343,13 +343,13 @@ struct _ScenarioParser {
         }
         var sender = try from.value.optionalString() ?? ""
         if sender.hasPrefix("<"), sender.hasSuffix(">"), sender.count >= 2 { sender = String(sender.dropFirst().dropLast()) }
-        steps.append(ScenarioStep(action: .send(Array("MAIL FROM:<\(sender)>\r\n".utf8)), position: from.value.position))
+        steps.append(ScenarioStep(action: .send(_ScenarioParser.line("MAIL FROM:<", sender, ">")), position: from.value.position))
         if let rcpt = keys["rcpt"] {
             if rcpt.value.isMapping {
                 for entry in try rcpt.value.mapping() {
                     steps.append(
                         ScenarioStep(
-                            action: .send(Array("RCPT TO:<\(entry.key)>\r\n".utf8)),
+                            action: .send(_ScenarioParser.line("RCPT TO:<", entry.key, ">")),
                             expectations: entry.value.isNull ? [] : [try parseReplyExpectation(entry.value)],
                             position: entry.keyNode.position))
                 }
@@ -363,21 +363,35 @@ struct _ScenarioParser {
                         let entry = entries[0]
                         steps.append(
                             ScenarioStep(
-                                action: .send(Array("RCPT TO:<\(entry.key)>\r\n".utf8)),
+                                action: .send(_ScenarioParser.line("RCPT TO:<", entry.key, ">")),
                                 expectations: entry.value.isNull ? [] : [try parseReplyExpectation(entry.value)],
                                 position: entry.keyNode.position))
                     } else {
                         steps.append(
-                            ScenarioStep(action: .send(Array("RCPT TO:<\(try item.string())>\r\n".utf8)), position: item.position))
+                            ScenarioStep(action: .send(_ScenarioParser.line("RCPT TO:<", try item.string(), ">")), position: item.position))
                     }
                 }
             }
         }
-        steps.append(ScenarioStep(action: .send(Array("QUIT\r\n".utf8)), position: node.position))
+        steps.append(ScenarioStep(action: .send(_ScenarioParser.quit), position: node.position))
         return steps
     }
 
     // MARK: - Bytes
+
+    static let quit: [UInt8] = Array("QUIT\r\n".utf8)
+
+    /// `prefix + text + suffix + CRLF` as UTF-8.
+    static func line(_ prefix: StaticString, _ text: String, _ suffix: StaticString = "") -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(prefix.utf8CodeUnitCount + text.utf8.count + suffix.utf8CodeUnitCount + 2)
+        prefix.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: text.utf8)
+        suffix.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(13)
+        bytes.append(10)
+        return bytes
+    }
 
     /// Text as bytes: UTF-8, or Latin-1 (each character U+0000…U+00FF one byte) for 8-bit data.
     func bytes(_ text: String, node: YAMLNode, encoding: String) throws(ScenarioError) -> [UInt8] {
@@ -513,10 +527,43 @@ struct _ScenarioParser {
     func written(_ node: YAMLNode) -> String {
         guard let entries = try? node.mapping() else { return node.scalarText ?? "…" }
         let parts = entries.map { entry -> String in
-            if let text = entry.value.scalarText { return "\(entry.key): \(text)" }
-            return "\(entry.key): \(written(entry.value))"
+            if let text = entry.value.scalarText {
+                return "\(_ScenarioParser.writtenScalar(entry.key)): \(_ScenarioParser.writtenScalar(text, plain: entry.value.isPlainScalar))"
+            }
+            if entry.value.isSequence, let items = try? entry.value.sequence() {
+                let texts = items.map { $0.scalarText.map { _ScenarioParser.writtenScalar($0, plain: false) } ?? written($0) }
+                return "\(_ScenarioParser.writtenScalar(entry.key)): [\(texts.joined(separator: ", "))]"
+            }
+            return "\(_ScenarioParser.writtenScalar(entry.key)): \(written(entry.value))"
         }
         return "{" + parts.joined(separator: ", ") + "}"
+    }
+
+    /// A scalar as it would be written in a flow mapping: quoted when it must be.
+    static func writtenScalar(_ text: String, plain: Bool = false) -> String {
+        if plain, !text.isEmpty { return text }
+        let special: Set<Character> = [":", ",", "{", "}", "[", "]", "#", "\"", "'", "\n", "\r", "\t", "&", "*", "!", "|", ">", "%", "`"]
+        let needsQuotes =
+            text.isEmpty || text.first == " " || text.last == " " || text.contains(where: { special.contains($0) })
+            || text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+        guard needsQuotes else { return text }
+        var quoted = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": quoted += "\\\""
+            case "\\": quoted += "\\\\"
+            case "\n": quoted += "\\n"
+            case "\r": quoted += "\\r"
+            case "\t": quoted += "\\t"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F {
+                    quoted += "\\x" + (scalar.value < 16 ? "0" : "") + String(scalar.value, radix: 16)
+                } else {
+                    quoted.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return quoted + "\""
     }
 
     func parseConnectionExpectation(_ node: YAMLNode) throws(ScenarioError) -> ConnectionExpectation {
