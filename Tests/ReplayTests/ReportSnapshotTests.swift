@@ -61,6 +61,15 @@ struct ReportSnapshotTests {
         Snapshot.assert(render(HumanReportWriter(colour: true)), named: "golden.human-colour.txt")
     }
 
+    @Test func colourOnlyOnATerminalAndNeverWithNoColor() {
+        #expect(HumanReportWriter.usesColour(isTerminal: true, environment: [:]))
+        #expect(!HumanReportWriter.usesColour(isTerminal: false, environment: [:]))
+        #expect(!HumanReportWriter.usesColour(isTerminal: true, environment: ["NO_COLOR": "1"]))
+        #expect(!HumanReportWriter.usesColour(isTerminal: true, environment: ["NO_COLOR": ""]))
+        #expect(!render(HumanReportWriter()).contains("\u{1B}["))
+        #expect(render(HumanReportWriter(colour: true)).contains("\u{1B}[32m✓\u{1B}[0m"))
+    }
+
     @Test func jsonLines() throws {
         let text = render(JSONLinesReportWriter())
         Snapshot.assert(text, named: "golden.jsonl")

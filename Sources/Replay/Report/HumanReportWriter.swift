@@ -29,6 +29,12 @@ public struct HumanReportWriter: ReportWriter {
 
     public var problemsGoToStandardError: Bool { true }
 
+    /// Whether to colour the report: only on a terminal, and never when `NO_COLOR` is set
+    /// (whatever its value).
+    public static func usesColour(isTerminal: Bool, environment: [String: String]) -> Bool {
+        isTerminal && environment["NO_COLOR"] == nil
+    }
+
     public mutating func write(_ result: ConnectionResult) -> String {
         var out = ""
         if result.suite != currentSuite {

@@ -485,7 +485,11 @@ struct _ScenarioParser {
     /// A scalar expectation: `250`, `"553 sorry, …"` (the exact reply; lines separated by LF),
     /// or a decision word.
     func fillScalar(_ text: String, node: YAMLNode, into expectation: inout ReplyExpectation) throws(ScenarioError) {
-        let utf8 = Array(text.utf8)
+        if let outcome = ReplyExpectation.Outcome(rawValue: text) {
+            expectation.outcome = outcome
+            return
+        }
+        let utf8 = Array(text.utf8.prefix(4))
         if utf8.count == 3, utf8.allSatisfy({ (48...57).contains($0) }) {
             guard let code = Int(text), (100...599).contains(code) else {
                 throw node.error("\(text) is not an SMTP reply code (100-599)")
@@ -497,10 +501,6 @@ struct _ScenarioParser {
             let lines = try replyLines(text, node: node)
             expectation.reply = lines
             expectation.code = Int(text.prefix(3))
-            return
-        }
-        if let outcome = ReplyExpectation.Outcome(rawValue: text) {
-            expectation.outcome = outcome
             return
         }
         throw node.error(
