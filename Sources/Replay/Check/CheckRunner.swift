@@ -118,9 +118,9 @@ public struct CheckRunner: Sendable {
         configurations.reserveCapacity(scenario.connections.count)
         var problems: [ScenarioError] = []
         var seen: Set<String> = []
-        var previous: (ConfigurationSpec, RelayConfigurationBox)? = nil
+        var previous: (ScenarioConnection, RelayConfigurationBox)? = nil
         for connection in scenario.connections {
-            if let (spec, box) = previous, spec == connection.configuration {
+            if let (other, box) = previous, other.sharesConfiguration(with: connection) {
                 configurations.append(box)
                 continue
             }
@@ -129,7 +129,7 @@ public struct CheckRunner: Sendable {
                 let box = RelayConfigurationBox(
                     configuration, connection: loader.connection(for: connection.configuration, clientIP: connection.client.ip))
                 configurations.append(box)
-                previous = (connection.configuration, box)
+                previous = (connection, box)
             } catch {
                 if seen.insert(error.description).inserted { problems.append(error) }
             }

@@ -51,7 +51,13 @@ struct _ScenarioParser {
     let source: YAMLSource
     var errors: [ScenarioError] = []
     var warnings: [ScenarioError] = []
-    var configuration: _FileConfiguration = .inline(ConfigurationSpec())
+    var configuration: _FileConfiguration = .inline(ConfigurationSpec()) {
+        didSet {
+            if case .inline(let spec) = configuration { sharedConfiguration = _ConfigurationBox(spec) }
+        }
+    }
+    /// The file's own configuration, shared by the connections that do not override it.
+    var sharedConfiguration = _ConfigurationBox(ConfigurationSpec())
 
     init(source: YAMLSource) { self.source = source }
 
@@ -181,10 +187,17 @@ struct _ScenarioParser {
             }
             steps = try compactSteps(compact, client: client, connection: node)
         }
-        let (spec, listener) = try configuration(for: overrides, connection: node)
-        return ScenarioConnection(
+        var connection = ScenarioConnection(
             name: name ?? "connection \(index) from \(client.ip)", index: index, position: node.position,
-            configuration: spec, listener: listener, client: client, expectation: expectation, steps: steps ?? [])
+            configuration: ConfigurationSpec(), client: client, expectation: expectation, steps: steps ?? [])
+        if case .inline = configuration, overrides.isEmpty {
+            connection.configurationBox = sharedConfiguration
+        } else {
+            let (spec, listener) = try configuration(for: overrides, connection: node)
+            connection.configuration = spec
+            connection.listener = listener
+        }
+        return connection
     }
 
     /// The connection's configuration: the file's (or the listener's its server address
