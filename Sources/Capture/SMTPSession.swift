@@ -102,6 +102,8 @@ struct SMTPSession {
     var nextStep = 0
     var nextReply = 0
     var anchorFrom = 0
+    /// Alignment was lost at a gap after a known point (not at a mid-stream start).
+    var countKnownBeforeGap = false
     var unpaired: [Int32] = []
     /// The sequence number of client stream offset 0, to read the server's acknowledgements.
     var clientBase: UInt32?
@@ -210,10 +212,37 @@ struct SMTPSession {
 
     // MARK: - Client side
 
+    /// Splits a client line that has capture gaps in it: where the text after a gap starts with
+    /// a verb, a new command starts there (the lost bytes ended the line before). Appends the
+    /// pieces before the last such point (a placeholder step when nothing of a piece was kept)
+    /// and returns where the line's last piece starts (nil: no such point).
+    private mutating func appendBrokenPieces(start: Int, end: Int, kind: DialogueStep.Kind) -> Int? {
+        let cuts = client.gapPositions(from: start, to: end).filter {
+            $0 < end && SMTPVerb.of(client.bytes, $0..<end) != .other
+        }
+        if cuts.isEmpty { return nil }
+        var pieceStart = start
+        for cut in cuts {
+            appendStep(
+                kind: kind, verb: .other, start: pieceStart, end: cut, unterminated: false,
+                gapAtStartIsPrevious: pieceStart != start, gapAtEnd: true)
+            pieceStart = cut
+        }
+        return pieceStart
+    }
+
     private mutating func appendStep(
-        kind: DialogueStep.Kind, verb: SMTPVerb, start: Int, end: Int, unterminated: Bool
+        kind: DialogueStep.Kind, verb: SMTPVerb, start: Int, end: Int, unterminated: Bool,
+        gapAtStartIsPrevious: Bool = false, gapAtEnd: Bool = false
     ) {
-        let loss = client.lost(in: start, end, includingEnd: unterminated)
+        var loss = client.lost(in: start, end, includingEnd: unterminated || gapAtEnd)
+        if gapAtStartIsPrevious {
+            // The gap at the start was counted with the piece before.
+            let rest = end > start
+                ? client.lost(in: start + 1, end, includingEnd: unterminated || gapAtEnd)
+                : (bytes: 0, reason: nil, atStart: false, hidesLines: false)
+            loss = (rest.bytes, rest.reason, false, rest.hidesLines)
+        }
         let arrival = client.arrival(at: start)
         var step = StepRecord(
             kind: kind, verb: verb, start: start, end: end,
@@ -290,20 +319,30 @@ struct SMTPSession {
                     }
                     clientMode = .command
                 }
-                let kind: DialogueStep.Kind = clientMode == .authResponse ? .authResponse : .command
-                appendStep(kind: kind, verb: kind == .command ? verb : .other, start: start, end: lineEnd, unterminated: unterminated)
+                var kind: DialogueStep.Kind = clientMode == .authResponse ? .authResponse : .command
+                var lineStart = start
+                var split = false
+                if !client.gaps.isEmpty, let last = appendBrokenPieces(start: start, end: lineEnd, kind: kind) {
+                    lineStart = last
+                    split = true
+                    kind = .command
+                }
+                let lineVerb = lineStart == start ? verb : SMTPVerb.of(client.bytes, lineStart..<lineEnd)
+                appendStep(
+                    kind: kind, verb: kind == .command ? lineVerb : .other, start: lineStart, end: lineEnd,
+                    unterminated: unterminated, gapAtStartIsPrevious: split)
                 clientPosition = lineEnd
                 let index = steps.count - 1
-                if unterminated {
+                if unterminated || steps[index].lost > 0 {
                     clientMode = .command
                 } else if kind == .authResponse {
                     clientMode = .awaiting(index)
                 } else {
-                    switch verb {
+                    switch lineVerb {
                     case .data, .auth, .starttls:
                         clientMode = .awaiting(index)
                     case .bdat:
-                        if chunking != false, let size = Self.bdatSize(client.bytes, start..<lineEnd) {
+                        if chunking != false, let size = Self.bdatSize(client.bytes, lineStart..<lineEnd) {
                             steps[index].kind = .bdatChunk
                             steps[index].open = true
                             clientMode = .bdat(step: index, end: steps[index].absEnd + size)
@@ -570,14 +609,14 @@ struct SMTPSession {
             if aligned {
                 if step.hidesLines || !step.startKnown {
                     // Lost client bytes may have held whole commands: the count is unknown.
-                    aligned = false
+                    loseAlignment()
                     progressed = true
                     continue
                 }
                 guard nextReply < replies.count else { break }
                 let reply = replies[nextReply]
                 if reply.gapBefore {
-                    aligned = false
+                    loseAlignment()
                     progressed = true
                     continue
                 }
@@ -593,12 +632,21 @@ struct SMTPSession {
                 nextReply += 1
                 nextStep += 1
                 progressed = true
-                if reply.hidesLines || reply.gapBefore { aligned = false }
+                if reply.hidesLines || reply.gapBefore { loseAlignment() }
             } else if let (stepIndex, replyIndex) = findAnchor() {
-                for index in nextStep..<stepIndex where steps[index].unobservable == nil {
-                    steps[index].unobservable = .unaligned
+                if countKnownBeforeGap && stepIndex - nextStep == replyIndex - nextReply {
+                    // As many replies as steps between two sure points: they pair in order
+                    // (the server answered exactly the commands the capture shows, even if part
+                    // of one was lost).
+                    for offset in 0..<(stepIndex - nextStep) {
+                        assign(reply: nextReply + offset, to: nextStep + offset)
+                    }
+                } else {
+                    for index in nextStep..<stepIndex where steps[index].unobservable == nil {
+                        steps[index].unobservable = .unaligned
+                    }
+                    for index in nextReply..<replyIndex { unpaired.append(Int32(index)) }
                 }
-                for index in nextReply..<replyIndex { unpaired.append(Int32(index)) }
                 assign(reply: replyIndex, to: stepIndex)
                 nextStep = stepIndex + 1
                 nextReply = replyIndex + 1
@@ -616,6 +664,13 @@ struct SMTPSession {
             progressed = true
         }
         return progressed
+    }
+
+    /// Pairing by order stops at a gap; the count of steps and replies before it is known
+    /// (unlike at a mid-stream start).
+    private mutating func loseAlignment() {
+        aligned = false
+        countKnownBeforeGap = true
     }
 
     private mutating func assign(reply replyIndex: Int, to stepIndex: Int) {
@@ -674,7 +729,7 @@ struct SMTPSession {
         if let first = replies.first {
             greeting = .reply(0)
             nextReply = 1
-            if !first.isComplete { aligned = false }
+            if !first.isComplete { loseAlignment() }
             return true
         }
         if final {

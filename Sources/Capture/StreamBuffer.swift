@@ -109,6 +109,17 @@ struct StreamBuffer {
         return (total, reason, atStart, hidesLines)
     }
 
+    /// The kept offsets in `[start, end]` where gaps sit (each once).
+    func gapPositions(from start: Int, to end: Int) -> [Int] {
+        var positions: [Int] = []
+        var index = firstGap(atOrAfter: start)
+        while index < gaps.count && gaps[index].at <= end {
+            if positions.last != gaps[index].at { positions.append(gaps[index].at) }
+            index += 1
+        }
+        return positions
+    }
+
     /// Whether a gap sits strictly inside `(start, end)`.
     func hasGap(strictlyInside start: Int, _ end: Int) -> Bool {
         guard !gaps.isEmpty else { return false }
