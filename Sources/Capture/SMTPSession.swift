@@ -244,9 +244,12 @@ struct SMTPSession {
             loss = (rest.bytes, rest.reason, false, rest.hidesLines)
         }
         let arrival = client.arrival(at: start)
+        // Lost bytes at the start belong to this step (unless counted with the piece before), at
+        // the end only to a piece that a gap ends.
         var step = StepRecord(
             kind: kind, verb: verb, start: start, end: end,
-            absStart: client.absStart(start), absEnd: client.absEnd(end),
+            absStart: gapAtStartIsPrevious ? client.absStart(start) : client.absEnd(start),
+            absEnd: unterminated || gapAtEnd ? client.absStart(end) : client.absEnd(end),
             startKnown: !loss.atStart, lost: loss.bytes, hidesLines: loss.hidesLines,
             packet: arrival?.packet ?? 0, time: arrival?.time ?? 0)
         if loss.bytes > 0 {
