@@ -35,6 +35,8 @@ let package = Package(
             providers: [.apt(["libpcap-dev"]), .brew(["libpcap"])]
         ),
         .target(name: "Capture", dependencies: ["CPcap"]),
+        // Measures the Capture layer on capture files (scripts/make-bench-capture makes one).
+        .executableTarget(name: "CaptureBench", dependencies: ["Capture"], path: "Sources/CaptureBench"),
         // Layer 4b: YAML scenario files.
         .target(
             name: "Scenarios",
