@@ -31,12 +31,14 @@ enum DNSMessage {
         var cnames: [String: String] = [:]
         var ptrs: [String: [String]] = [:]
         for _ in 0..<min(answerCount, 256) {
-            guard let (owner, next) = readName(message, at: position), next + 10 <= message.count else { break }
+            // A malformed answer section says nothing (not even "no PTR").
+            guard let (owner, next) = readName(message, at: position), next + 10 <= message.count else { return [] }
             let type = Int(message[next]) << 8 | Int(message[next + 1])
             let length = Int(message[next + 8]) << 8 | Int(message[next + 9])
             let dataStart = next + 10
-            guard dataStart + length <= message.count else { break }
-            if type == 5 || type == 12, let (target, _) = readName(message, at: dataStart) {
+            guard dataStart + length <= message.count else { return [] }
+            if type == 5 || type == 12 {
+                guard let (target, _) = readName(message, at: dataStart) else { return [] }
                 if type == 5 {
                     cnames[owner.lowercased()] = target
                 } else {

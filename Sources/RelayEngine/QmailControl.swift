@@ -64,46 +64,43 @@ public struct QmailControl: Sendable {
         case damaged(reason: String)
     }
 
+    /// The loaded files (shared by every copy).
+    let storage: Storage
+
     /// The folder the files were read from (or a label for in-memory controls).
-    public let directory: String
-
-    /// File states, by name.
-    let statuses: [String: FileStatus]
-    /// How each file is named in explanations.
-    let origins: [String: String]
-
+    public var directory: String { storage.directory }
     /// control/me, first line.
-    public let me: Entry?
+    public var me: Entry? { storage.me }
     /// The greeting text (smtpgreeting's first line, or `me`), nil when neither exists.
-    public let greeting: Entry?
+    public var greeting: Entry? { storage.greeting }
     /// localiphost's first line (defaults to `me`); nil when neither exists (no literal rewriting).
-    public let localIPHost: Entry?
+    public var localIPHost: Entry? { storage.localIPHost }
     /// The read timeout in seconds (timeoutsmtpd, default 1200, at least 1).
-    public let timeout: Int
+    public var timeout: Int { storage.timeout }
     /// control/databytes as read (0 = unlimited), before `DATABYTES` from the environment applies.
-    public let databytes: UInt32
+    public var databytes: UInt32 { storage.databytes }
     /// rcpthosts entries; nil when control/rcpthosts is missing (open relay).
-    public let rcpthosts: [Entry]?
+    public var rcpthosts: [Entry]? { storage.rcpthosts }
     /// badmailfrom entries; nil when the file is missing.
-    public let badmailfrom: [Entry]?
+    public var badmailfrom: [Entry]? { storage.badmailfrom }
     /// morercpthosts.cdb.
-    public let morercpthosts: MoreRcptHosts
+    public var morercpthosts: MoreRcptHosts { storage.morercpthosts }
     /// Why qmail-smtpd would answer `421 unable to read controls (#4.3.0)` to every connection.
-    public let setupFailure: Fact?
+    public var setupFailure: Fact? { storage.setupFailure }
     /// Problems an administrator should know about.
-    public let warnings: [ConfigurationWarning]
+    public var warnings: [ConfigurationWarning] { storage.warnings }
 
-    let rcpthostsTable: _ByteTable?
-    let badmailfromTable: _ByteTable?
+    var rcpthostsTable: _ByteTable? { storage.rcpthostsTable }
+    var badmailfromTable: _ByteTable? { storage.badmailfromTable }
 
     /// The state of one control file.
     public func status(of name: String) -> FileStatus {
-        statuses[name] ?? .missing
+        storage.statuses[name] ?? .missing
     }
 
     /// How `name` is shown in explanations, e.g. `control/rcpthosts`.
     public func origin(of name: String) -> String {
-        origins[name] ?? (directory.isEmpty ? name : directory + "/" + name)
+        storage.origins[name] ?? (directory.isEmpty ? name : directory + "/" + name)
     }
 }
 
@@ -167,255 +164,305 @@ extension QmailControl {
         return .damaged(reason: error.description)
     }
 
-    // swiftlint:disable:next function_body_length
     init(files: [String: ControlFile], directory: String, morercpthostsDatabase: MoreRcptHosts?) {
-        self.directory = directory
-        var statuses: [String: FileStatus] = [:]
-        var origins: [String: String] = [:]
-        var texts: [String: [UInt8]] = [:]
-        for (name, file) in files {
-            let defaultOrigin = directory.isEmpty ? name : directory + "/" + name
-            switch file {
-            case .contents(let bytes, let origin):
-                statuses[name] = .present
-                origins[name] = origin ?? defaultOrigin
-                texts[name] = bytes
-            case .missing:
-                statuses[name] = .missing
-                origins[name] = defaultOrigin
-            case .unreadable(let reason):
-                statuses[name] = .unreadable(reason: reason)
-                origins[name] = defaultOrigin
-            }
-        }
-        var warnings: [ConfigurationWarning] = []
-        func origin(_ name: String) -> String { origins[name] ?? (directory.isEmpty ? name : directory + "/" + name) }
-        func location(_ name: String, _ line: Int? = nil) -> SourceLocation {
-            SourceLocation(file: origin(name), line: line)
-        }
+        storage = Storage(files: files, directory: directory, morercpthostsDatabase: morercpthostsDatabase)
+    }
+}
 
-        // morercpthosts.cdb: from disk (already opened), inline bytes, or absent.
-        var cdbState: MoreRcptHosts = .missing
-        if let morercpthostsDatabase {
-            cdbState = morercpthostsDatabase
-            if case .database = morercpthostsDatabase { statuses["morercpthosts.cdb"] = .present }
-        } else if let file = files["morercpthosts.cdb"] {
-            switch file {
-            case .contents(let bytes, _):
-                do {
-                    cdbState = .database(try CDB(bytes: bytes, name: origin("morercpthosts.cdb")))
-                } catch {
-                    cdbState = .damaged(reason: error.description)
+extension QmailControl {
+    /// Everything read from the control directory, immutable, shared by every copy of the value.
+    final class Storage: Sendable {
+        /// The folder the files were read from (or a label for in-memory controls).
+        let directory: String
+
+        /// File states, by name.
+        let statuses: [String: FileStatus]
+        /// How each file is named in explanations.
+        let origins: [String: String]
+
+        /// control/me, first line.
+        let me: Entry?
+        /// The greeting text (smtpgreeting's first line, or `me`), nil when neither exists.
+        let greeting: Entry?
+        /// localiphost's first line (defaults to `me`); nil when neither exists (no literal rewriting).
+        let localIPHost: Entry?
+        /// The read timeout in seconds (timeoutsmtpd, default 1200, at least 1).
+        let timeout: Int
+        /// control/databytes as read (0 = unlimited), before `DATABYTES` from the environment applies.
+        let databytes: UInt32
+        /// rcpthosts entries; nil when control/rcpthosts is missing (open relay).
+        let rcpthosts: [Entry]?
+        /// badmailfrom entries; nil when the file is missing.
+        let badmailfrom: [Entry]?
+        /// morercpthosts.cdb.
+        let morercpthosts: MoreRcptHosts
+        /// Why qmail-smtpd would answer `421 unable to read controls (#4.3.0)` to every connection.
+        let setupFailure: Fact?
+        /// Problems an administrator should know about.
+        let warnings: [ConfigurationWarning]
+
+        let rcpthostsTable: _ByteTable?
+        let badmailfromTable: _ByteTable?
+        let rcpthostsFacts: [Fact]
+        let badmailfromFacts: [Fact]
+        let rcpthostsSource: SourceLocation
+        let morercpthostsSource: SourceLocation
+
+        // swiftlint:disable:next function_body_length
+        init(files: [String: ControlFile], directory: String, morercpthostsDatabase: MoreRcptHosts?) {
+            self.directory = directory
+            var statuses: [String: FileStatus] = [:]
+            var origins: [String: String] = [:]
+            var texts: [String: [UInt8]] = [:]
+            for (name, file) in files {
+                let defaultOrigin = directory.isEmpty ? name : directory + "/" + name
+                switch file {
+                case .contents(let bytes, let origin):
+                    statuses[name] = .present
+                    origins[name] = origin ?? defaultOrigin
+                    texts[name] = bytes
+                case .missing:
+                    statuses[name] = .missing
+                    origins[name] = defaultOrigin
+                case .unreadable(let reason):
+                    statuses[name] = .unreadable(reason: reason)
+                    origins[name] = defaultOrigin
                 }
-            case .missing: cdbState = .missing
-            case .unreadable(let reason): cdbState = .unreadable(reason: reason)
             }
-        }
-        switch cdbState {
-        case .missing: statuses["morercpthosts.cdb"] = .missing
-        case .database, .damaged: statuses["morercpthosts.cdb"] = .present
-        case .unreadable(let reason): statuses["morercpthosts.cdb"] = .unreadable(reason: reason)
-        }
-        if origins["morercpthosts.cdb"] == nil { origins["morercpthosts.cdb"] = origin("morercpthosts.cdb") }
-        self.morercpthosts = cdbState
+            var warnings: [ConfigurationWarning] = []
+            func origin(_ name: String) -> String { origins[name] ?? (directory.isEmpty ? name : directory + "/" + name) }
+            func location(_ name: String, _ line: Int? = nil) -> SourceLocation {
+                SourceLocation(file: origin(name), line: line)
+            }
 
-        // Warn about CR line ends once per file.
-        for name in texts.keys.sorted() where name != "morercpthosts.cdb" {
-            if let line = ControlReader.firstLineEndingInCR(texts[name]!) {
-                warnings.append(
-                    ConfigurationWarning(
-                        .carriageReturn,
-                        "line ends in a carriage return (CRLF file?); qmail keeps the CR as part of the value",
-                        source: location(name, line)))
+            // morercpthosts.cdb: from disk (already opened), inline bytes, or absent.
+            var cdbState: MoreRcptHosts = .missing
+            if let morercpthostsDatabase {
+                cdbState = morercpthostsDatabase
+                if case .database = morercpthostsDatabase { statuses["morercpthosts.cdb"] = .present }
+            } else if let file = files["morercpthosts.cdb"] {
+                switch file {
+                case .contents(let bytes, _):
+                    do {
+                        cdbState = .database(try CDB(bytes: bytes, name: origin("morercpthosts.cdb")))
+                    } catch {
+                        cdbState = .damaged(reason: error.description)
+                    }
+                case .missing: cdbState = .missing
+                case .unreadable(let reason): cdbState = .unreadable(reason: reason)
+                }
             }
-        }
-        for name in QmailControl.fileNames.sorted() where name != "morercpthosts.cdb" {
-            if case .unreadable(let reason)? = statuses[name] {
-                warnings.append(
-                    ConfigurationWarning(
-                        .controlUnreadable, "cannot be read (\(reason)); qmail-smtpd answers 421 to every connection",
-                        source: location(name)))
-            }
-        }
-
-        // One-line files.
-        func firstLine(_ name: String) -> Entry? {
-            guard let bytes = texts[name] else { return nil }
-            return Entry(bytes: ControlReader.firstLine(bytes), location: location(name, 1))
-        }
-        let me = firstLine("me")
-        self.me = me
-        self.greeting = firstLine("smtpgreeting") ?? me
-        self.localIPHost = firstLine("localiphost") ?? me
-
-        var timeout = 1200
-        if let bytes = texts["timeoutsmtpd"] {
-            if let value = ControlReader.scanNumber(ControlReader.firstLine(bytes)) {
-                let asInt = Int(Int32(truncatingIfNeeded: value))
-                timeout = asInt <= 0 ? 1 : asInt
-            } else {
-                warnings.append(
-                    ConfigurationWarning(
-                        .notANumber, "not a number; qmail-smtpd keeps the default timeout of 1200 seconds",
-                        source: location("timeoutsmtpd", 1)))
-            }
-        }
-        self.timeout = timeout
-
-        var databytes: UInt32 = 0
-        if let bytes = texts["databytes"] {
-            if let value = ControlReader.scanNumber(ControlReader.firstLine(bytes)) {
-                databytes = UInt32(truncatingIfNeeded: value)
-            } else {
-                warnings.append(
-                    ConfigurationWarning(
-                        .notANumber, "not a number; qmail-smtpd treats the size as unlimited",
-                        source: location("databytes", 1)))
-            }
-        }
-        self.databytes = databytes
-
-        // List files.
-        func list(_ name: String) -> [Entry]? {
-            guard let bytes = texts[name] else { return nil }
-            return ControlReader.entries(bytes).map { Entry(bytes: $0.bytes, location: location(name, $0.line)) }
-        }
-        let rcpthosts = list("rcpthosts")
-        self.rcpthosts = rcpthosts
-        self.rcpthostsTable = rcpthosts.map { entries in
-            _ByteTable(keys: entries.enumerated().map { ($0.element.bytes, $0.offset) })
-        }
-        let badmailfrom = list("badmailfrom")
-        self.badmailfrom = badmailfrom
-        self.badmailfromTable = badmailfrom.map { entries in
-            _ByteTable(keys: entries.enumerated().map { ($0.element.bytes, $0.offset) })
-        }
-
-        if statuses["rcpthosts"] == .missing || statuses["rcpthosts"] == nil {
-            warnings.append(
-                ConfigurationWarning(
-                    .rcpthostsMissing,
-                    "control/rcpthosts does not exist: qmail-smtpd accepts mail for every domain (open relay)",
-                    source: location("rcpthosts")))
-            if case .database = cdbState {
-                warnings.append(
-                    ConfigurationWarning(
-                        .morercpthostsIgnored, "ignored by qmail-smtpd because control/rcpthosts is missing",
-                        source: location("morercpthosts.cdb")))
-            }
-        }
-        for entry in rcpthosts ?? [] {
-            let text = entry.bytes
-            if text == [UInt8(ascii: "*")] || text == [UInt8(ascii: ".")] || text.first == UInt8(ascii: "*") {
-                warnings.append(
-                    ConfigurationWarning(
-                        .wildcardEntry,
-                        "\"\(entry.text)\" is not a wildcard: rcpthosts matches whole domains and `.suffix` entries only",
-                        source: entry.location))
-            }
-        }
-        for (name, entries) in [("rcpthosts", rcpthosts), ("badmailfrom", badmailfrom)] {
-            for entry in entries ?? []
-            where entry.bytes.contains(UInt8(ascii: " ")) || entry.bytes.contains(UInt8(ascii: "\t")) {
-                warnings.append(
-                    ConfigurationWarning(
-                        .whitespaceInEntry,
-                        "entry \"\(entry.text)\" contains a space or tab and can never match an address in \(name)",
-                        source: entry.location))
-            }
-        }
-
-        // morercpthosts text vs cdb.
-        if statuses["morercpthosts"] == .present {
-            let domains = list("morercpthosts") ?? []
             switch cdbState {
-            case .missing:
+            case .missing: statuses["morercpthosts.cdb"] = .missing
+            case .database, .damaged: statuses["morercpthosts.cdb"] = .present
+            case .unreadable(let reason): statuses["morercpthosts.cdb"] = .unreadable(reason: reason)
+            }
+            if origins["morercpthosts.cdb"] == nil { origins["morercpthosts.cdb"] = origin("morercpthosts.cdb") }
+            self.morercpthosts = cdbState
+
+            // Warn about CR line ends once per file.
+            for name in texts.keys.sorted() where name != "morercpthosts.cdb" {
+                if let line = ControlReader.firstLineEndingInCR(texts[name]!) {
+                    warnings.append(
+                        ConfigurationWarning(
+                            .carriageReturn,
+                            "line ends in a carriage return (CRLF file?); qmail keeps the CR as part of the value",
+                            source: location(name, line)))
+                }
+            }
+            for name in QmailControl.fileNames.sorted() where name != "morercpthosts.cdb" {
+                if case .unreadable(let reason)? = statuses[name] {
+                    warnings.append(
+                        ConfigurationWarning(
+                            .controlUnreadable, "cannot be read (\(reason)); qmail-smtpd answers 421 to every connection",
+                            source: location(name)))
+                }
+            }
+
+            // One-line files.
+            func firstLine(_ name: String) -> Entry? {
+                guard let bytes = texts[name] else { return nil }
+                return Entry(bytes: ControlReader.firstLine(bytes), location: location(name, 1))
+            }
+            let me = firstLine("me")
+            self.me = me
+            self.greeting = firstLine("smtpgreeting") ?? me
+            self.localIPHost = firstLine("localiphost") ?? me
+
+            var timeout = 1200
+            if let bytes = texts["timeoutsmtpd"] {
+                if let value = ControlReader.scanNumber(ControlReader.firstLine(bytes)) {
+                    let asInt = Int(Int32(truncatingIfNeeded: value))
+                    timeout = asInt <= 0 ? 1 : asInt
+                } else {
+                    warnings.append(
+                        ConfigurationWarning(
+                            .notANumber, "not a number; qmail-smtpd keeps the default timeout of 1200 seconds",
+                            source: location("timeoutsmtpd", 1)))
+                }
+            }
+            self.timeout = timeout
+
+            var databytes: UInt32 = 0
+            if let bytes = texts["databytes"] {
+                if let value = ControlReader.scanNumber(ControlReader.firstLine(bytes)) {
+                    databytes = UInt32(truncatingIfNeeded: value)
+                } else {
+                    warnings.append(
+                        ConfigurationWarning(
+                            .notANumber, "not a number; qmail-smtpd treats the size as unlimited",
+                            source: location("databytes", 1)))
+                }
+            }
+            self.databytes = databytes
+
+            // List files.
+            func list(_ name: String) -> [Entry]? {
+                guard let bytes = texts[name] else { return nil }
+                return ControlReader.entries(bytes).map { Entry(bytes: $0.bytes, location: location(name, $0.line)) }
+            }
+            let rcpthosts = list("rcpthosts")
+            self.rcpthosts = rcpthosts
+            self.rcpthostsTable = rcpthosts.map { entries in
+                _ByteTable(keys: entries.enumerated().map { ($0.element.bytes, $0.offset) })
+            }
+            let badmailfrom = list("badmailfrom")
+            self.badmailfrom = badmailfrom
+            self.badmailfromTable = badmailfrom.map { entries in
+                _ByteTable(keys: entries.enumerated().map { ($0.element.bytes, $0.offset) })
+            }
+
+            if statuses["rcpthosts"] == .missing || statuses["rcpthosts"] == nil {
                 warnings.append(
                     ConfigurationWarning(
-                        .morercpthostsWithoutCDB,
-                        "control/morercpthosts exists but morercpthosts.cdb does not: qmail-smtpd reads only the cdb (run qmail-newmrh)",
-                        source: location("morercpthosts")))
-            case .database(let cdb):
-                var absent: [Entry] = []
-                for entry in domains {
-                    let key = entry.bytes.map(_ByteTable.fold)
-                    if (try? cdb.first(key)) == nil { absent.append(entry) }
-                }
-                if let first = absent.first {
-                    let sample = absent.prefix(3).map { "\"\($0.text)\"" }.joined(separator: ", ")
+                        .rcpthostsMissing,
+                        "control/rcpthosts does not exist: qmail-smtpd accepts mail for every domain (open relay)",
+                        source: location("rcpthosts")))
+                if case .database = cdbState {
                     warnings.append(
                         ConfigurationWarning(
-                            .morercpthostsOutOfDate,
-                            "\(absent.count) domain(s) listed in control/morercpthosts are not in morercpthosts.cdb (\(sample)); run qmail-newmrh",
-                            source: first.location))
-                }
-            case .unreadable, .damaged:
-                break
-            }
-        }
-        switch cdbState {
-        case .damaged(let reason):
-            warnings.append(
-                ConfigurationWarning(
-                    .morercpthostsDamaged,
-                    "not a valid cdb (\(reason)); a recipient lookup that reaches it gets 421 and a hang-up",
-                    source: location("morercpthosts.cdb")))
-        case .unreadable(let reason) where statuses["rcpthosts"] == .present:
-            warnings.append(
-                ConfigurationWarning(
-                    .controlUnreadable, "cannot be read (\(reason)); qmail-smtpd answers 421 to every connection",
-                    source: location("morercpthosts.cdb")))
-        case .database(let cdb):
-            var cursor = cdb.records()
-            while let record = try? cursor.next() {
-                let hasUpper = record.key.withUnsafeBytes { raw in raw.contains { $0 &- 65 < 26 } }
-                if hasUpper {
-                    warnings.append(
-                        ConfigurationWarning(
-                            .morercpthostsUppercaseKey,
-                            "key \"\(record.key.string)\" has upper-case letters; qmail-smtpd looks up lower-case domains only, so it never matches",
+                            .morercpthostsIgnored, "ignored by qmail-smtpd because control/rcpthosts is missing",
                             source: location("morercpthosts.cdb")))
+                }
+            }
+            for entry in rcpthosts ?? [] {
+                let text = entry.bytes
+                if text == [UInt8(ascii: "*")] || text == [UInt8(ascii: ".")] || text.first == UInt8(ascii: "*") {
+                    warnings.append(
+                        ConfigurationWarning(
+                            .wildcardEntry,
+                            "\"\(entry.text)\" is not a wildcard: rcpthosts matches whole domains and `.suffix` entries only",
+                            source: entry.location))
+                }
+            }
+            for (name, entries) in [("rcpthosts", rcpthosts), ("badmailfrom", badmailfrom)] {
+                for entry in entries ?? []
+                where entry.bytes.contains(UInt8(ascii: " ")) || entry.bytes.contains(UInt8(ascii: "\t")) {
+                    warnings.append(
+                        ConfigurationWarning(
+                            .whitespaceInEntry,
+                            "entry \"\(entry.text)\" contains a space or tab and can never match an address in \(name)",
+                            source: entry.location))
+                }
+            }
+
+            // morercpthosts text vs cdb.
+            if statuses["morercpthosts"] == .present {
+                let domains = list("morercpthosts") ?? []
+                switch cdbState {
+                case .missing:
+                    warnings.append(
+                        ConfigurationWarning(
+                            .morercpthostsWithoutCDB,
+                            "control/morercpthosts exists but morercpthosts.cdb does not: qmail-smtpd reads only the cdb (run qmail-newmrh)",
+                            source: location("morercpthosts")))
+                case .database(let cdb):
+                    var absent: [Entry] = []
+                    for entry in domains {
+                        let key = entry.bytes.map(_ByteTable.fold)
+                        if (try? cdb.first(key)) == nil { absent.append(entry) }
+                    }
+                    if let first = absent.first {
+                        let sample = absent.prefix(3).map { "\"\($0.text)\"" }.joined(separator: ", ")
+                        warnings.append(
+                            ConfigurationWarning(
+                                .morercpthostsOutOfDate,
+                                "\(absent.count) domain(s) listed in control/morercpthosts are not in morercpthosts.cdb (\(sample)); run qmail-newmrh",
+                                source: first.location))
+                    }
+                case .unreadable, .damaged:
                     break
                 }
             }
-        default:
-            break
+            switch cdbState {
+            case .damaged(let reason):
+                warnings.append(
+                    ConfigurationWarning(
+                        .morercpthostsDamaged,
+                        "not a valid cdb (\(reason)); a recipient lookup that reaches it gets 421 and a hang-up",
+                        source: location("morercpthosts.cdb")))
+            case .unreadable(let reason) where statuses["rcpthosts"] == .present:
+                warnings.append(
+                    ConfigurationWarning(
+                        .controlUnreadable, "cannot be read (\(reason)); qmail-smtpd answers 421 to every connection",
+                        source: location("morercpthosts.cdb")))
+            case .database(let cdb):
+                var cursor = cdb.records()
+                while let record = try? cursor.next() {
+                    let hasUpper = record.key.withUnsafeBytes { raw in raw.contains { $0 &- 65 < 26 } }
+                    if hasUpper {
+                        warnings.append(
+                            ConfigurationWarning(
+                                .morercpthostsUppercaseKey,
+                                "key \"\(record.key.string)\" has upper-case letters; qmail-smtpd looks up lower-case domains only, so it never matches",
+                                source: location("morercpthosts.cdb")))
+                        break
+                    }
+                }
+            default:
+                break
+            }
+
+            // What qmail-smtpd's setup() would die on, in its order.
+            var failure: Fact? = nil
+            func unreadable(_ name: String) -> Bool {
+                if case .unreadable? = statuses[name] { return true }
+                return false
+            }
+            if unreadable("me") {
+                failure = Fact(.controlUnreadable(file: "me"), source: location("me"))
+            } else if unreadable("smtpgreeting") {
+                failure = Fact(.controlUnreadable(file: "smtpgreeting"), source: location("smtpgreeting"))
+            } else if greeting == nil {
+                failure = Fact(.controlsMissing, source: location("me"))
+                warnings.append(
+                    ConfigurationWarning(
+                        .controlsMissing,
+                        "neither control/me nor control/smtpgreeting exists: qmail-smtpd answers 421 to every connection",
+                        source: location("me")))
+            } else if unreadable("localiphost") {
+                failure = Fact(.controlUnreadable(file: "localiphost"), source: location("localiphost"))
+            } else if unreadable("timeoutsmtpd") {
+                failure = Fact(.controlUnreadable(file: "timeoutsmtpd"), source: location("timeoutsmtpd"))
+            } else if unreadable("rcpthosts") {
+                failure = Fact(.controlUnreadable(file: "rcpthosts"), source: location("rcpthosts"))
+            } else if statuses["rcpthosts"] == .present, case .unreadable = cdbState {
+                failure = Fact(.controlUnreadable(file: "morercpthosts.cdb"), source: location("morercpthosts.cdb"))
+            } else if unreadable("badmailfrom") {
+                failure = Fact(.controlUnreadable(file: "badmailfrom"), source: location("badmailfrom"))
+            } else if unreadable("databytes") {
+                failure = Fact(.controlUnreadable(file: "databytes"), source: location("databytes"))
+            }
+            self.setupFailure = failure
+            self.statuses = statuses
+            self.origins = origins
+            self.warnings = warnings
+            self.rcpthostsFacts = (rcpthosts ?? []).map { Fact(.rcpthostsEntry(entry: $0.text), source: $0.location) }
+            self.badmailfromFacts = (badmailfrom ?? []).map { Fact(.badmailfrom(entry: $0.text), source: $0.location) }
+            self.rcpthostsSource = location("rcpthosts")
+            self.morercpthostsSource = location("morercpthosts.cdb")
         }
 
-        // What qmail-smtpd's setup() would die on, in its order.
-        var failure: Fact? = nil
-        func unreadable(_ name: String) -> Bool {
-            if case .unreadable? = statuses[name] { return true }
-            return false
-        }
-        if unreadable("me") {
-            failure = Fact(.controlUnreadable(file: "me"), source: location("me"))
-        } else if unreadable("smtpgreeting") {
-            failure = Fact(.controlUnreadable(file: "smtpgreeting"), source: location("smtpgreeting"))
-        } else if greeting == nil {
-            failure = Fact(.controlsMissing, source: location("me"))
-            warnings.append(
-                ConfigurationWarning(
-                    .controlsMissing,
-                    "neither control/me nor control/smtpgreeting exists: qmail-smtpd answers 421 to every connection",
-                    source: location("me")))
-        } else if unreadable("localiphost") {
-            failure = Fact(.controlUnreadable(file: "localiphost"), source: location("localiphost"))
-        } else if unreadable("timeoutsmtpd") {
-            failure = Fact(.controlUnreadable(file: "timeoutsmtpd"), source: location("timeoutsmtpd"))
-        } else if unreadable("rcpthosts") {
-            failure = Fact(.controlUnreadable(file: "rcpthosts"), source: location("rcpthosts"))
-        } else if statuses["rcpthosts"] == .present, case .unreadable = cdbState {
-            failure = Fact(.controlUnreadable(file: "morercpthosts.cdb"), source: location("morercpthosts.cdb"))
-        } else if unreadable("badmailfrom") {
-            failure = Fact(.controlUnreadable(file: "badmailfrom"), source: location("badmailfrom"))
-        } else if unreadable("databytes") {
-            failure = Fact(.controlUnreadable(file: "databytes"), source: location("databytes"))
-        }
-        self.setupFailure = failure
-        self.statuses = statuses
-        self.origins = origins
-        self.warnings = warnings
     }
 }
 

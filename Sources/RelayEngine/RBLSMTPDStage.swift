@@ -108,7 +108,7 @@ struct RBLSMTPDStage {
             result.exitStatus = 0
             return result
         }
-        return StepResult(reply: Array("220 rblsmtpd.local\r\n".utf8))
+        return StepResult(reply: Replies.r220RblsmtpdLocal)
     }
 
     /// One command line. The framing is qmail's (LF ends a line, one CR before it is dropped,
@@ -122,19 +122,19 @@ struct RBLSMTPDStage {
         let verbEnd = content.firstIndex(of: Bytes.space) ?? content.endIndex
         let verb = content[content.startIndex..<verbEnd]
         if Bytes.equalsFolded(verb, "quit") {
-            var result = StepResult(reply: Array("221 rblsmtpd.local\r\n".utf8))
+            var result = StepResult(reply: Replies.r221RblsmtpdLocal)
             result.exitStatus = 0
             return result
         }
         if Bytes.equalsFolded(verb, "mail") {
             return StepResult(
-                reply: Array("250 rblsmtpd.local\r\n".utf8),
+                reply: Replies.r250RblsmtpdLocal,
                 decision: Decision(.mail, .accept, reasons: [Fact(.note("rblsmtpd answers MAIL without looking at it"))] + reasons))
         }
         if Bytes.equalsFolded(verb, "helo") || Bytes.equalsFolded(verb, "ehlo") || Bytes.equalsFolded(verb, "rset")
             || Bytes.equalsFolded(verb, "noop")
         {
-            return StepResult(reply: Array("250 rblsmtpd.local\r\n".utf8))
+            return StepResult(reply: Replies.r250RblsmtpdLocal)
         }
         var result = StepResult(reply: message)
         let subject: Decision.Subject? =

@@ -29,12 +29,6 @@ public struct RelaySession: Sendable {
         case timeout
     }
 
-    enum Program {
-        case none
-        case rblsmtpd(RBLSMTPDStage)
-        case smtpd(SMTPDStage)
-    }
-
     /// The configuration simulated.
     public let configuration: RelayConfiguration
     /// The connection, when the session started at tcpserver.
@@ -55,7 +49,10 @@ public struct RelaySession: Sendable {
     /// Simulated seconds since the connection opened (idle time plus program pauses).
     public private(set) var elapsed: Double = 0
 
-    var program: Program
+    /// qmail-smtpd, when it runs.
+    var smtpd: SMTPDStage?
+    /// rblsmtpd, when it blocks the client.
+    var rbl: RBLSMTPDStage?
     var started = false
     var pendingLine: [UInt8] = []
     var pendingBody: [UInt8] = []
@@ -102,7 +99,6 @@ public struct RelaySession: Sendable {
         } catch {
             let decision = Decision(.connection, .deny, reasons: [Fact(.tcpserverNote("\(error)"))])
             self.connectionDecision = ConnectionDecision(tcpserver: decision)
-            self.program = .none
             self.sources = [:]
             return
         }
@@ -158,11 +154,10 @@ public struct RelaySession: Sendable {
         self.sources = sources
         if !outcome.allowed {
             self.connectionDecision = decision
-            self.program = .none
             self.exitStatus = outcome.match == nil ? 111 : 100
             return
         }
-        self.program = RelaySession.makeProgram(
+        (self.rbl, self.smtpd) = RelaySession.makeProgram(
             configuration: configuration, environment: outcome.environment, sources: sources, decision: &decision)
         self.connectionDecision = decision
     }
@@ -179,7 +174,7 @@ public struct RelaySession: Sendable {
         var decision = ConnectionDecision(
             tcpserver: Decision(.connection, .accept, reasons: [Fact(.note("environment given"))]),
             environment: environment)
-        self.program = RelaySession.makeProgram(
+        (self.rbl, self.smtpd) = RelaySession.makeProgram(
             configuration: configuration, environment: environment, sources: sources, decision: &decision)
         self.connectionDecision = decision
     }
@@ -187,13 +182,13 @@ public struct RelaySession: Sendable {
     static func makeProgram(
         configuration: RelayConfiguration, environment: [String: String], sources: [String: SourceLocation],
         decision: inout ConnectionDecision
-    ) -> Program {
+    ) -> (RBLSMTPDStage?, SMTPDStage?) {
         if let options = configuration.rblsmtpd {
             let (stage, blocklist) = RBLSMTPDStage.decide(environment: environment, sources: sources, options: options)
             decision.blocklist = blocklist
-            if let stage { return .rblsmtpd(stage) }
+            if let stage { return (stage, nil) }
         }
-        return .smtpd(SMTPDStage(environment: environment, sources: sources, configuration: configuration))
+        return (nil, SMTPDStage(environment: environment, sources: sources, configuration: configuration))
     }
 
     // MARK: - Driving the session
@@ -203,26 +198,23 @@ public struct RelaySession: Sendable {
     public mutating func start() -> [UInt8] {
         guard !started else { return [] }
         started = true
-        switch program {
-        case .none:
-            record(Exchange(kind: .greeting, stage: .tcpserver, decision: connectionDecision.tcpserver, closedAfter: true))
-            close(.denied, status: exitStatus)
-            return []
-        case .rblsmtpd(let stage):
-            let result = stage.start()
+        if let rbl {
+            let result = rbl.start()
             return apply(result, kind: .greeting, stage: .rblsmtpd, client: [], decisionOverride: connectionDecision.blocklist)
-        case .smtpd(let stage):
-            let result = stage.start()
+        }
+        if let smtpd {
+            let result = smtpd.start()
             var smtpdDecision = result.decision ?? Decision(.greeting, .accept)
-            if result.decision == nil, case .smtpd(let state) = program {
-                if state.relayClient != nil {
-                    smtpdDecision.reasons.append(
-                        Fact(.relayClient(value: Bytes.text(state.relayClient ?? [])), source: state.relayClientSource))
-                }
+            if result.decision == nil, let relayClient = smtpd.relayClient {
+                smtpdDecision.reasons.append(
+                    Fact(.relayClient(value: Bytes.text(relayClient)), source: smtpd.relayClientSource))
             }
             connectionDecision.smtpd = smtpdDecision
             return apply(result, kind: .greeting, stage: .qmailSMTPD, client: [], decisionOverride: smtpdDecision)
         }
+        record(Exchange(kind: .greeting, stage: .tcpserver, decision: connectionDecision.tcpserver, closedAfter: true))
+        close(.denied, status: exitStatus)
+        return []
     }
 
     /// Feeds bytes from the client and returns the bytes the chain sends back in response (in
@@ -244,10 +236,12 @@ public struct RelaySession: Sendable {
     public mutating func clientClosed() {
         if !started { _ = start() }
         if isClosed { return }
-        switch program {
-        case .none: close(.clientClosed, status: exitStatus)
-        case .rblsmtpd: close(.clientClosed, status: 0)
-        case .smtpd: close(.clientClosed, status: 1)
+        if rbl != nil {
+            close(.clientClosed, status: 0)
+        } else if smtpd != nil {
+            close(.clientClosed, status: 1)
+        } else {
+            close(.clientClosed, status: exitStatus)
         }
     }
 
@@ -259,17 +253,14 @@ public struct RelaySession: Sendable {
         if isClosed || seconds <= 0 { return output }
         elapsed += seconds
         idleTime += seconds
-        switch program {
-        case .none:
-            break
-        case .rblsmtpd(let stage):
+        if let stage = rbl {
             if stage.alarmSeconds > 0, elapsed >= Double(stage.alarmSeconds) {
                 let decision = Decision(
                     .timeout, .deny, reasons: [Fact(.rblsmtpdTimeLimit(seconds: Int(stage.alarmSeconds)))])
                 record(Exchange(kind: .timeout, stage: .rblsmtpd, decision: decision, closedAfter: true))
                 close(.timeout, status: 0)
             }
-        case .smtpd(let stage):
+        } else if let stage = smtpd {
             if idleTime >= Double(configuration.control.timeout) {
                 let result = stage.timeoutReply()
                 let decision = Decision(
@@ -285,14 +276,12 @@ public struct RelaySession: Sendable {
     private mutating func feed(_ buffer: UnsafeBufferPointer<UInt8>, into output: inout [UInt8]) {
         var index = 0
         while index < buffer.count, !isClosed {
-            if case .smtpd(var stage) = program, case .data = stage.mode {
-                program = .none
+            if smtpd?.mode == .data {
                 let now = self.now
-                let (consumed, result) = stage.feedBody(
+                let (consumed, result) = smtpd!.feedBody(
                     UnsafeBufferPointer(rebasing: buffer[index...]), configuration: configuration, now: now)
                 pendingBody.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[index..<(index + consumed)]))
                 index += consumed
-                program = .smtpd(stage)
                 if let result {
                     let body = pendingBody
                     pendingBody = []
@@ -305,29 +294,30 @@ public struct RelaySession: Sendable {
                 pendingLine.append(contentsOf: rest)
                 return
             }
-            pendingLine.append(contentsOf: UnsafeBufferPointer(rebasing: rest[..<(newline + 1)]))
+            let line: [UInt8]
+            if pendingLine.isEmpty {
+                line = Array(UnsafeBufferPointer(rebasing: rest[..<(newline + 1)]))
+            } else {
+                pendingLine.append(contentsOf: UnsafeBufferPointer(rebasing: rest[..<(newline + 1)]))
+                line = pendingLine
+                pendingLine = []
+            }
             index += newline + 1
-            let line = pendingLine
-            pendingLine = []
             output += handleLine(line)
         }
     }
 
     private mutating func handleLine(_ line: [UInt8]) -> [UInt8] {
-        switch program {
-        case .none:
-            return []
-        case .rblsmtpd(let stage):
-            let result = stage.line(line[...])
+        if let rbl {
+            let result = rbl.line(line[...])
             return apply(result, kind: .command(verb: RelaySession.verb(of: line)), stage: .rblsmtpd, client: line, decisionOverride: nil)
-        case .smtpd(var stage):
-            program = .none
-            let kind: Exchange.Kind
-            if case .authLine = stage.mode { kind = .authResponse } else { kind = .command(verb: RelaySession.verb(of: line)) }
-            let result = stage.line(line[...], configuration: configuration, now: now)
-            program = .smtpd(stage)
-            return apply(result, kind: kind, stage: .qmailSMTPD, client: line, decisionOverride: nil)
         }
+        guard smtpd != nil else { return [] }
+        let kind: Exchange.Kind
+        if case .authLine = smtpd!.mode { kind = .authResponse } else { kind = .command(verb: RelaySession.verb(of: line)) }
+        let now = self.now
+        let result = smtpd!.line(line[...], configuration: configuration, now: now)
+        return apply(result, kind: kind, stage: .qmailSMTPD, client: line, decisionOverride: nil)
     }
 
     /// The verb of a command line as sent, upper-cased.

@@ -16,7 +16,7 @@ struct StepResult {
 /// state machine. It sees only what the real program sees: its environment and control files.
 struct SMTPDStage {
     /// What the program is waiting for.
-    enum Mode {
+    enum Mode: Equatable {
         /// A command line.
         case command
         /// A line answering an AUTH prompt.
@@ -26,7 +26,7 @@ struct SMTPDStage {
     }
 
     /// The AUTH dialogue's position.
-    enum AuthStep {
+    enum AuthStep: Equatable {
         case loginUser
         case loginPassword(user: [UInt8])
         case plainResponse
@@ -170,17 +170,17 @@ struct SMTPDStage {
             if Bytes.equalsFolded(verb, "ehlo") { return helo(arg, extended: true) }
             if Bytes.equalsFolded(verb, "rset") {
                 seenMail = false
-                return StepResult(reply: Array("250 flushed\r\n".utf8))
+                return StepResult(reply: Replies.r250Flushed)
             }
             if Bytes.equalsFolded(verb, "help") { return StepResult(reply: Array((replies.help + "\r\n").utf8)) }
-            if Bytes.equalsFolded(verb, "noop") { return StepResult(reply: Array("250 ok\r\n".utf8)) }
+            if Bytes.equalsFolded(verb, "noop") { return StepResult(reply: Replies.r250Ok) }
             if Bytes.equalsFolded(verb, "vrfy") {
-                return StepResult(reply: Array("252 send some mail, i'll try my best\r\n".utf8))
+                return StepResult(reply: Replies.r252SendSomeMailILl)
             }
         default:
             break
         }
-        return StepResult(reply: Array("502 unimplemented (#5.5.1)\r\n".utf8))
+        return StepResult(reply: Replies.r502Unimplemented551)
     }
 
     mutating func quit() -> StepResult {
@@ -328,7 +328,7 @@ struct SMTPDStage {
     /// - Returns: allowed or not, and whether a lookup failed (die_control).
     func rcpthosts(_ fullAddress: [UInt8], control: QmailControl) -> (allowed: Bool, failed: Bool, reasons: [Fact]) {
         guard let table = control.rcpthostsTable else {
-            return (true, false, [Fact(.rcpthostsMissing, source: SourceLocation(file: control.origin(of: "rcpthosts")))])
+            return (true, false, [Fact(.rcpthostsMissing, source: control.storage.rcpthostsSource)])
         }
         let address = fullAddress.firstIndex(of: 0).map { Array(fullAddress[..<$0]) } ?? fullAddress
         guard let at = address.lastIndex(of: UInt8(ascii: "@")) else { return (true, false, [Fact(.noDomain)]) }
@@ -340,8 +340,8 @@ struct SMTPDStage {
             }
             return nil
         }
-        if let (entry, _) = found, let entries = control.rcpthosts {
-            return (true, false, [Fact(.rcpthostsEntry(entry: entries[entry].text), source: entries[entry].location)])
+        if let (entry, _) = found {
+            return (true, false, [control.storage.rcpthostsFacts[entry]])
         }
         if case .database(let cdb) = control.morercpthosts {
             for start in 0..<host.count where start == 0 || host[start] == UInt8(ascii: ".") {
@@ -349,21 +349,21 @@ struct SMTPDStage {
                     if try cdb.first(host[start...]) != nil {
                         return (
                             true, false,
-                            [Fact(.morercpthostsKey(key: Bytes.text(host[start...])), source: SourceLocation(file: control.origin(of: "morercpthosts.cdb")))]
+                            [Fact(.morercpthostsKey(key: Bytes.text(host[start...])), source: control.storage.morercpthostsSource)]
                         )
                     }
                 } catch {
-                    return (false, true, [Fact(.morercpthostsDamaged(reason: error.description), source: SourceLocation(file: control.origin(of: "morercpthosts.cdb")))])
+                    return (false, true, [Fact(.morercpthostsDamaged(reason: error.description), source: control.storage.morercpthostsSource)])
                 }
             }
         } else if case .damaged(let reason) = control.morercpthosts, !host.isEmpty {
-            return (false, true, [Fact(.morercpthostsDamaged(reason: reason), source: SourceLocation(file: control.origin(of: "morercpthosts.cdb")))])
+            return (false, true, [Fact(.morercpthostsDamaged(reason: reason), source: control.storage.morercpthostsSource)])
         }
         var tried: [String] = []
         for start in 0..<host.count where start == 0 || host[start] == UInt8(ascii: ".") {
             tried.append(Bytes.text(host[start...]))
         }
-        return (false, false, [Fact(.notInRcpthosts(domain: Bytes.text(host), tried: tried), source: SourceLocation(file: control.origin(of: "rcpthosts")))])
+        return (false, false, [Fact(.notInRcpthosts(domain: Bytes.text(host), tried: tried), source: control.storage.rcpthostsSource)])
     }
 
     // MARK: - MAIL / RCPT
@@ -371,7 +371,7 @@ struct SMTPDStage {
     mutating func mail(_ arg: ArraySlice<UInt8>, configuration: RelayConfiguration) -> StepResult {
         if authBuild, smtpauth > 10, !seenAuth {
             return StepResult(
-                reply: Array("530 Authorization required (#5.7.1) \r\n".utf8),
+                reply: Replies.r530AuthorizationRequired571,
                 decision: Decision(.mail, .refuse, reasons: [Fact(.authenticationRequired)]))
         }
         guard let (address, literal) = parseAddress(arg, configuration: configuration) else {
@@ -383,7 +383,7 @@ struct SMTPDStage {
             if let size = mailParameters(arg) {
                 reasons.append(Fact(.declaredSizeTooLarge(size: size, limit: databytes)))
                 return StepResult(
-                    reply: Array("552 sorry, that message size exceeds my databytes limit (#5.3.4)\r\n".utf8),
+                    reply: Replies.r552SorryThatMessageSizeExceeds,
                     decision: Decision(.mail, .refuse, address: Bytes.text(address), reasons: reasons))
             }
         }
@@ -398,13 +398,13 @@ struct SMTPDStage {
                     source: entries[barf].location))
         }
         return StepResult(
-            reply: Array("250 ok\r\n".utf8), decision: Decision(.mail, .accept, address: Bytes.text(mailFrom), reasons: reasons))
+            reply: Replies.r250Ok, decision: Decision(.mail, .accept, address: Bytes.text(mailFrom), reasons: reasons))
     }
 
     mutating func rcpt(_ arg: ArraySlice<UInt8>, configuration: RelayConfiguration) -> StepResult {
         guard seenMail else {
             return StepResult(
-                reply: Array("503 MAIL first (#5.5.1)\r\n".utf8),
+                reply: Replies.r503MailFirst551,
                 decision: Decision(.rcpt, .refuse, reasons: [Fact(.noMailTransaction)]))
         }
         guard case (var address, let literal)? = parseAddress(arg, configuration: configuration) else {
@@ -413,14 +413,14 @@ struct SMTPDStage {
         let control = configuration.control
         var reasons: [Fact] = []
         if let literal { reasons.append(literal) }
-        if let barf, let entries = control.badmailfrom {
-            reasons.insert(Fact(.badmailfrom(entry: entries[barf].text), source: entries[barf].location), at: 0)
+        if let barf {
+            reasons.insert(control.storage.badmailfromFacts[barf], at: 0)
             reasons.append(Fact(.sender(Bytes.text(mailFrom))))
             if relayClient != nil {
                 reasons.append(Fact(.note("badmailfrom is checked before RELAYCLIENT and AUTH")))
             }
             return StepResult(
-                reply: Array("553 sorry, your envelope sender is in my badmailfrom list (#5.7.1)\r\n".utf8),
+                reply: Replies.r553SorryYourEnvelopeSenderIs,
                 decision: Decision(.rcpt, .refuse, address: Bytes.text(address), reasons: reasons))
         }
         let outcome: Decision.Outcome
@@ -443,7 +443,7 @@ struct SMTPDStage {
             let check = rcpthosts(address, control: control)
             if check.failed {
                 var result = StepResult(
-                    reply: Array("421 unable to read controls (#4.3.0)\r\n".utf8),
+                    reply: Replies.r421UnableToReadControls4,
                     decision: Decision(.rcpt, .tempfail, address: Bytes.text(address), reasons: reasons + check.reasons))
                 result.exitStatus = 1
                 return result
@@ -451,7 +451,7 @@ struct SMTPDStage {
             reasons.append(contentsOf: check.reasons)
             if !check.allowed {
                 return StepResult(
-                    reply: Array("553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)\r\n".utf8),
+                    reply: Replies.r553SorryThatDomainIsnT,
                     decision: Decision(.rcpt, .refuse, address: Bytes.text(address), reasons: reasons))
             }
             if control.rcpthostsTable == nil, address.contains(UInt8(ascii: "@")) {
@@ -462,12 +462,12 @@ struct SMTPDStage {
         }
         recipients.append(Bytes.cString(address))
         return StepResult(
-            reply: Array("250 ok\r\n".utf8), decision: Decision(.rcpt, outcome, address: Bytes.text(address), reasons: reasons))
+            reply: Replies.r250Ok, decision: Decision(.rcpt, outcome, address: Bytes.text(address), reasons: reasons))
     }
 
     func syntaxError(_ subject: Decision.Subject, _ arg: ArraySlice<UInt8>) -> StepResult {
         StepResult(
-            reply: Array("555 syntax error (#5.5.4)\r\n".utf8),
+            reply: Replies.r555SyntaxError554,
             decision: Decision(subject, .refuse, reasons: [Fact(.addressTooLong(length: arg.count))]))
     }
 
@@ -577,18 +577,18 @@ struct SMTPDStage {
     mutating func data(configuration: RelayConfiguration, now: Int64) -> StepResult {
         guard seenMail else {
             return StepResult(
-                reply: Array("503 MAIL first (#5.5.1)\r\n".utf8),
+                reply: Replies.r503MailFirst551,
                 decision: Decision(.data, .refuse, reasons: [Fact(.noMailTransaction)]))
         }
         guard !recipients.isEmpty else {
             return StepResult(
-                reply: Array("503 RCPT first (#5.5.1)\r\n".utf8),
+                reply: Replies.r503RcptFirst551,
                 decision: Decision(.data, .refuse, reasons: [Fact(.noRecipients)]))
         }
         seenMail = false
         if configuration.queue == .cannotStart {
             return StepResult(
-                reply: Array("451 qqt failure (#4.3.0)\r\n".utf8),
+                reply: Replies.r451QqtFailure430,
                 decision: Decision(.data, .tempfail, reasons: [Fact(.queueNotStarted)]))
         }
         currentQP = configuration.processIDs.firstQueue + queueCount * configuration.processIDs.queueStep
@@ -604,7 +604,7 @@ struct SMTPDStage {
         maybeDelivered = true
         hops = 0
         mode = .data
-        return StepResult(reply: Array("354 go ahead\r\n".utf8))
+        return StepResult(reply: Replies.r354GoAhead)
     }
 
     func makeReceivedLine(now: Int64) -> [UInt8] {
@@ -653,6 +653,17 @@ struct SMTPDStage {
     {
         var index = 0
         while index < bytes.count {
+            if !inHeader, blastState == 0 {
+                // Fast path inside a body line: everything up to the next CR or LF is copied as is.
+                var end = index
+                while end < bytes.count, bytes[end] != Bytes.cr, bytes[end] != Bytes.lf { end += 1 }
+                if end > index {
+                    body.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[index..<end]))
+                    bodyCount += end - index
+                    index = end
+                    continue
+                }
+            }
             let ch = bytes[index]
             index += 1
             if inHeader {
@@ -775,12 +786,12 @@ struct SMTPDStage {
         }
         if tooManyHops {
             return StepResult(
-                reply: Array("554 too many hops, this message is looping (#5.4.6)\r\n".utf8),
+                reply: Replies.r554TooManyHopsThisMessage,
                 decision: Decision(.data, .refuse, address: recipientsText, reasons: [Fact(.tooManyHops(count: hops))]))
         }
         if tooLarge {
             return StepResult(
-                reply: Array("552 sorry, that message size exceeds my databytes limit (#5.3.4)\r\n".utf8),
+                reply: Replies.r552SorryThatMessageSizeExceeds,
                 decision: Decision(
                     .data, .refuse, address: recipientsText, reasons: [Fact(.messageTooLarge(bytes: bodyCount, limit: databytes))]))
         }
@@ -800,17 +811,17 @@ struct SMTPDStage {
         if smtpauth == 0 || !hasCheckpassword {
             let reason = smtpauth == 0 ? "SMTPAUTH is unset or \"-\"" : "qmail-smtpd was started without a checkpassword program"
             return StepResult(
-                reply: Array("503 auth not available (#5.3.3)\r\n".utf8),
+                reply: Replies.r503AuthNotAvailable53,
                 decision: Decision(.auth, .refuse, reasons: [Fact(.authNotAvailable(reason: reason))]))
         }
         if seenAuth {
             return StepResult(
-                reply: Array("503 you're already authenticated (#5.5.0)\r\n".utf8),
+                reply: Replies.r503YouReAlreadyAuthenticated5,
                 decision: Decision(.auth, .refuse, reasons: [Fact(.alreadyAuthenticated)]))
         }
         if seenMail {
             return StepResult(
-                reply: Array("503 no auth during mail transaction (#5.5.0)\r\n".utf8),
+                reply: Replies.r503NoAuthDuringMailTransaction,
                 decision: Decision(.auth, .refuse, reasons: [Fact(.authDuringMail)]))
         }
         let mechanismEnd = arg.firstIndex(of: Bytes.space) ?? arg.endIndex
@@ -821,16 +832,16 @@ struct SMTPDStage {
         if Bytes.equalsFolded(mechanism, "login") {
             if initial.isEmpty {
                 mode = .authLine(.loginUser)
-                return StepResult(reply: Array("334 VXNlcm5hbWU6\r\n".utf8))
+                return StepResult(reply: Replies.r334Vxnlcm5hbwu6)
             }
             let user = QmailBase64.decode(initial) ?? []
             mode = .authLine(.loginPassword(user: user))
-            return StepResult(reply: Array("334 UGFzc3dvcmQ6\r\n".utf8))
+            return StepResult(reply: Replies.r334Ugfzc3dvcmq6)
         }
         if Bytes.equalsFolded(mechanism, "plain") {
             if initial.isEmpty {
                 mode = .authLine(.plainResponse)
-                return StepResult(reply: Array("334 \r\n".utf8))
+                return StepResult(reply: Replies.r334)
             }
             return plain(QmailBase64.decode(initial) ?? [], configuration: configuration)
         }
@@ -850,7 +861,7 @@ struct SMTPDStage {
             return StepResult(reply: reply)
         }
         return StepResult(
-            reply: Array("504 auth type unimplemented (#5.5.1)\r\n".utf8),
+            reply: Replies.r504AuthTypeUnimplemented55,
             decision: Decision(.auth, .refuse, reasons: [Fact(.unknownMechanism(Bytes.text(mechanism)))]))
     }
 
@@ -862,7 +873,7 @@ struct SMTPDStage {
             content.count == 1 || content[content.startIndex + 1] == 0
         {
             return StepResult(
-                reply: Array("501 auth exchange canceled (#5.0.0)\r\n".utf8),
+                reply: Replies.r501AuthExchangeCanceled50,
                 decision: Decision(.auth, .refuse, reasons: [Fact(.authCanceled)]))
         }
         if content.isEmpty { return malformed() }
@@ -870,7 +881,7 @@ struct SMTPDStage {
         switch step {
         case .loginUser:
             mode = .authLine(.loginPassword(user: decoded))
-            return StepResult(reply: Array("334 UGFzc3dvcmQ6\r\n".utf8))
+            return StepResult(reply: Replies.r334Ugfzc3dvcmq6)
         case .loginPassword(let user):
             if user.isEmpty || decoded.isEmpty { return malformed() }
             return authenticate(user: user, password: decoded, challenge: nil, configuration: configuration)
@@ -902,7 +913,7 @@ struct SMTPDStage {
 
     private func malformed() -> StepResult {
         StepResult(
-            reply: Array("501 malformed auth input (#5.5.4)\r\n".utf8),
+            reply: Replies.r501MalformedAuthInput55,
             decision: Decision(.auth, .refuse, reasons: [Fact(.malformedAuthInput)]))
     }
 
@@ -951,12 +962,12 @@ struct SMTPDStage {
             remoteInfoFollowsMailAuth = false
             reasons.insert(Fact(.authenticated(user: userText)), at: 0)
             return StepResult(
-                reply: Array("235 ok, go ahead (#2.0.0)\r\n".utf8),
+                reply: Replies.r235OkGoAhead20,
                 decision: Decision(.auth, .accept, address: userText, reasons: reasons))
         }
         reasons.insert(Fact(.authFailed(user: userText)), at: 0)
         var result = StepResult(
-            reply: Array("535 authentication failed (#5.7.1)\r\n".utf8),
+            reply: Replies.r535AuthenticationFailed571,
             decision: Decision(.auth, .refuse, address: userText, reasons: reasons))
         result.delay = 5
         return result
@@ -965,7 +976,7 @@ struct SMTPDStage {
     // MARK: - Timeout
 
     func timeoutReply() -> StepResult {
-        var result = StepResult(reply: Array("451 timeout (#4.4.2)\r\n".utf8))
+        var result = StepResult(reply: Replies.r451Timeout442)
         result.exitStatus = 1
         return result
     }

@@ -157,9 +157,7 @@ public final class ConfigurationLoader {
         let file = inline ?? syntax.path
         var sourceLine: String? = syntax.text
         var column = syntax.column
-        if inline != nil, let yamlLine = spec.positions.sourceLines.first(where: { $0.key.file == file && $0.key.line == syntax.line })?.value
-            ?? YAMLLines.line(syntax.line, ofFile: file)
-        {
+        if inline != nil, let yamlLine = spec.positions.sources[file]?.line(syntax.line) ?? YAMLLines.line(syntax.line, ofFile: file) {
             // Inline rules keep the YAML file's line numbers; add the block's indentation.
             if yamlLine.hasSuffix(syntax.text) { column += yamlLine.count - syntax.text.count }
             sourceLine = yamlLine

@@ -64,7 +64,7 @@ extension ConfigurationSpec {
             }
             ipme = addresses
         case "env":
-            for variable in try value.mapping(allowedKeys: nil) {
+            for variable in try value.mapping() {
                 try ConfigurationSpec.checkVariableName(variable)
                 environment[variable.key] = try variable.value.isNull ? String?.none : variable.value.string()
                 note("env.\(variable.key)", variable.value)
@@ -95,16 +95,14 @@ extension ConfigurationSpec {
     mutating func note(_ key: String, _ node: YAMLNode) {
         let position = node.position
         positions.byKey[key] = position
-        if positions.sourceLines[position] == nil, let line = node.source.line(position.line) {
-            positions.sourceLines[position] = line
-        }
+        if positions.sources[position.file] == nil { positions.sources[position.file] = node.source }
     }
 
     // MARK: - control_files
 
     private mutating func parseControlFiles(_ node: YAMLNode) throws(ScenarioError) {
         let names = QmailControl.fileNames
-        for entry in try node.mapping(allowedKeys: nil) {
+        for entry in try node.mapping() {
             guard names.contains(entry.key) else {
                 throw entry.keyNode.error(
                     "'\(entry.key)' is not a control file qmail-smtpd reads" + NearestKey.hint(for: entry.key, among: names))
@@ -226,7 +224,7 @@ extension ConfigurationSpec {
                     throw entry.value.error("\(error)")
                 }
             default:
-                for zone in try entry.value.mapping(allowedKeys: nil) {
+                for zone in try entry.value.mapping() {
                     zonesListed.append((zone.key, zone.keyNode))
                     if zone.value.isScalar {
                         guard try zone.value.string() == "fail" else {
@@ -235,7 +233,7 @@ extension ConfigurationSpec {
                         fixture.fail(zone: zone.key)
                         continue
                     }
-                    for address in try zone.value.mapping(allowedKeys: nil) {
+                    for address in try zone.value.mapping() {
                         try parseBlocklistRecord(address, zone: zone.key, into: &fixture)
                     }
                 }
@@ -309,7 +307,7 @@ extension ConfigurationSpec {
                 environment["SMTPAUTH"] = try entry.value.optionalString()
                 note("env.SMTPAUTH", entry.value)
             case "users":
-                for user in try entry.value.mapping(allowedKeys: nil) {
+                for user in try entry.value.mapping() {
                     users[user.key] = try user.value.string()
                 }
                 credentials = .users(users)

@@ -70,6 +70,7 @@ public struct ConfigurationSpec: Sendable, Hashable {
         if let value = overrides.queue { result.queue = value }
         if let value = overrides.processIDs { result.processIDs = value }
         for (key, position) in overrides.positions.byKey { result.positions.byKey[key] = position }
+        for (file, source) in overrides.positions.sources { result.positions.sources[file] = source }
         return result
     }
 
@@ -80,8 +81,8 @@ public struct ConfigurationSpec: Sendable, Hashable {
     public struct Positions: Sendable, Hashable {
         /// Positions by key path (`control`, `rules`, `control_files.rcpthosts`, …).
         public var byKey: [String: FilePosition] = [:]
-        /// The source line of each position, for carets.
-        public var sourceLines: [FilePosition: String] = [:]
+        /// The files the positions are in (to quote the line in errors).
+        public var sources: [String: YAMLSource] = [:]
 
         public init() {}
 
@@ -93,7 +94,7 @@ public struct ConfigurationSpec: Sendable, Hashable {
         /// An error at the place `key` was written (or about `fallbackFile` when unknown).
         public func error(_ key: String, _ message: String, fallbackFile: String = "configuration") -> ScenarioError {
             guard let position = byKey[key] else { return ScenarioError(file: fallbackFile, message) }
-            return ScenarioError(at: position, message, sourceLine: sourceLines[position])
+            return ScenarioError(at: position, message, sourceLine: sources[position.file]?.line(position.line))
         }
     }
 }

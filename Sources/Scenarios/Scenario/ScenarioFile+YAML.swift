@@ -12,6 +12,8 @@ extension ScenarioFile {
     public static let stepActions = ["send", "raw", "data", "auth", "pipeline", "wait", "close"]
     /// The other keys of a step.
     public static let stepModifiers = ["expect", "encoding", "force"]
+    static let connectionKeySet = KeySet(connectionKeys + ConfigurationSpec.keys)
+    static let stepKeySet = KeySet(stepActions + stepModifiers)
     /// How many errors one file reports before giving up.
     static let errorLimit = 20
 
@@ -126,7 +128,7 @@ struct _ScenarioParser {
     // MARK: - Connections
 
     mutating func parseConnection(_ node: YAMLNode, index: Int) throws(ScenarioError) -> ScenarioConnection {
-        let entries = try node.mapping(allowedKeys: ScenarioFile.connectionKeys + ConfigurationSpec.keys)
+        let entries = try node.mapping(allowedKeys: ScenarioFile.connectionKeySet)
         var overrides = ConfigurationSpec()
         var name: String? = nil
         var client: ClientSpec? = nil
@@ -236,7 +238,7 @@ struct _ScenarioParser {
             let line = try node.string()
             return ScenarioStep(action: .send(try commandBytes(line, node: node, encoding: "utf8")), position: node.position)
         }
-        let entries = try node.mapping(allowedKeys: ScenarioFile.stepActions + ScenarioFile.stepModifiers)
+        let entries = try node.mapping(allowedKeys: ScenarioFile.stepKeySet)
         var encoding = "utf8"
         var force = false
         var expectations: [ReplyExpectation] = []
@@ -341,7 +343,7 @@ struct _ScenarioParser {
         steps.append(ScenarioStep(action: .send(Array("MAIL FROM:<\(sender)>\r\n".utf8)), position: from.value.position))
         if let rcpt = keys["rcpt"] {
             if rcpt.value.isMapping {
-                for entry in try rcpt.value.mapping(allowedKeys: nil) {
+                for entry in try rcpt.value.mapping() {
                     steps.append(
                         ScenarioStep(
                             action: .send(Array("RCPT TO:<\(entry.key)>\r\n".utf8)),
@@ -351,7 +353,7 @@ struct _ScenarioParser {
             } else {
                 for item in try rcpt.value.sequence() {
                     if item.isMapping {
-                        let entries = try item.mapping(allowedKeys: nil)
+                        let entries = try item.mapping()
                         guard entries.count == 1 else {
                             throw item.error("expected 'address: expectation' (one per item)")
                         }
@@ -499,7 +501,7 @@ struct _ScenarioParser {
 
     /// A mapping expectation as written, on one line: `{decision: refuse, reason: badmailfrom}`.
     func written(_ node: YAMLNode) -> String {
-        guard let entries = try? node.mapping(allowedKeys: nil) else { return node.scalarText ?? "…" }
+        guard let entries = try? node.mapping() else { return node.scalarText ?? "…" }
         let parts = entries.map { entry -> String in
             if let text = entry.value.scalarText { return "\(entry.key): \(text)" }
             return "\(entry.key): \(written(entry.value))"
@@ -524,7 +526,7 @@ struct _ScenarioParser {
                     expectation.rule = .some(try entry.value.string())
                 }
             case "env":
-                for variable in try entry.value.mapping(allowedKeys: nil) {
+                for variable in try entry.value.mapping() {
                     expectation.environment[variable.key] = try variable.value.optionalString()
                 }
             case "rblsmtpd":

@@ -10,13 +10,22 @@ public struct YAMLNode {
     let node: Node
     /// The file the node comes from.
     public let source: YAMLSource
-    /// Where the node sits in the document, e.g. `config.control_files`, used in messages.
-    public let context: String
+    /// The parent's place in the document (built only when a message needs it).
+    let parentLink: _ContextLink?
+    /// This node's key or index in its parent.
+    let component: _ContextLink.Component
 
-    init(_ node: Node, source: YAMLSource, context: String) {
+    init(_ node: Node, source: YAMLSource, parentLink: _ContextLink? = nil, component: _ContextLink.Component = .root) {
         self.node = node
         self.source = source
-        self.context = context
+        self.parentLink = parentLink
+        self.component = component
+    }
+
+    /// Where the node sits in the document, e.g. `config.control_files` or `connections[3].steps[2]`,
+    /// used in messages.
+    public var context: String {
+        _ContextLink(parent: parentLink, component: component).path
     }
 
     // MARK: - Where
@@ -158,8 +167,9 @@ public struct YAMLNode {
         }
         var items: [YAMLNode] = []
         items.reserveCapacity(sequence.count)
+        let link = _ContextLink(parent: parentLink, component: component)
         for (index, item) in sequence.enumerated() {
-            items.append(YAMLNode(item, source: source, context: "\(context)[\(index + 1)]"))
+            items.append(YAMLNode(item, source: source, parentLink: link, component: .index(index + 1)))
         }
         return items
     }
@@ -174,28 +184,87 @@ public struct YAMLNode {
 
     /// The entries of a mapping, in file order, checking every key against `allowedKeys`.
     ///
-    /// - Parameter allowedKeys: the valid keys; nil accepts any key (maps of names to values).
+    /// - Parameter allowedKeys: the valid keys; nil accepts any key.
     /// - Throws: a located error at the first unknown key, suggesting the nearest valid one, or
     ///   when the node is not a mapping or a key is not text.
     public func mapping(allowedKeys: [String]?) throws(ScenarioError) -> [YAMLEntry] {
+        try mapping(allowedKeys: allowedKeys.map { KeySet($0) })
+    }
+
+    /// The entries of a mapping whose keys are names of the user's choosing (addresses,
+    /// variables, users).
+    public func mapping() throws(ScenarioError) -> [YAMLEntry] {
+        try mapping(allowedKeys: nil as KeySet?)
+    }
+
+    /// The entries of a mapping, checking every key against a prepared ``KeySet``.
+    public func mapping(allowedKeys: KeySet?) throws(ScenarioError) -> [YAMLEntry] {
         guard case .mapping(let mapping) = node else {
             throw error("expected a mapping for \(what), found \(kindDescription)")
         }
         var entries: [YAMLEntry] = []
         entries.reserveCapacity(mapping.count)
+        let link = _ContextLink(parent: parentLink, component: component)
         for (key, value) in mapping {
-            let keyNode = YAMLNode(key, source: source, context: context)
+            let keyNode = YAMLNode(key, source: source, parentLink: parentLink, component: component)
             guard case .scalar(let scalar) = key else {
                 throw keyNode.error("expected a text key \(inContext), found \(keyNode.kindDescription)")
             }
             let name = scalar.string
-            if let allowedKeys, !allowedKeys.contains(name) {
-                throw keyNode.error("unknown key '\(name)' \(inContext)" + NearestKey.hint(for: name, among: allowedKeys))
+            if let allowedKeys, !allowedKeys.set.contains(name) {
+                throw keyNode.error("unknown key '\(name)' \(inContext)" + NearestKey.hint(for: name, among: allowedKeys.list))
             }
-            let childContext = context.isEmpty ? name : context + "." + name
-            entries.append(YAMLEntry(key: name, keyNode: keyNode, value: YAMLNode(value, source: source, context: childContext)))
+            entries.append(YAMLEntry(key: name, keyNode: keyNode, value: YAMLNode(value, source: source, parentLink: link, component: .key(name))))
         }
         return entries
+    }
+}
+
+/// The valid keys of a mapping, prepared for fast lookups (and listed, in order, for messages).
+public struct KeySet: Sendable {
+    /// The keys in documentation order.
+    public let list: [String]
+    let set: Set<String>
+
+    public init(_ keys: [String]) {
+        list = keys
+        set = Set(keys)
+    }
+}
+
+/// A node's place in its document, as a chain of parents, turned into text only for messages.
+final class _ContextLink: Sendable {
+    enum Component: Sendable {
+        case root
+        case key(String)
+        case index(Int)
+    }
+
+    let parent: _ContextLink?
+    let component: Component
+
+    init(parent: _ContextLink?, component: Component) {
+        self.parent = parent
+        self.component = component
+    }
+
+    /// `config.control_files`, `connections[3].steps[2]`, or "" for the root.
+    var path: String {
+        var components: [Component] = []
+        var link: _ContextLink? = self
+        while let current = link {
+            components.append(current.component)
+            link = current.parent
+        }
+        var text = ""
+        for component in components.reversed() {
+            switch component {
+            case .root: break
+            case .key(let key): text += text.isEmpty ? key : "." + key
+            case .index(let index): text += "[\(index)]"
+            }
+        }
+        return text
     }
 }
 

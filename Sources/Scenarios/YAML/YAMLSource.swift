@@ -65,17 +65,25 @@ public final class YAMLSource: Sendable {
         guard let node else {
             throw ScenarioError(file: path, "the file is empty")
         }
-        return YAMLNode(node, source: self, context: "")
+        return YAMLNode(node, source: self)
     }
 
     /// The text of a 1-based line, without its line end.
     public func line(_ number: Int) -> String? {
         guard number >= 1 else { return nil }
         var current = 1
-        for text in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if current == number { return YAMLSource.trimCR(String(text)) }
-            current += 1
+        var start: String.UTF8View.Index? = number == 1 ? text.utf8.startIndex : nil
+        let utf8 = text.utf8
+        var index = utf8.startIndex
+        while index != utf8.endIndex {
+            if utf8[index] == UInt8(ascii: "\n") {
+                if current == number, let start { return YAMLSource.trimCR(String(text[start..<index])) }
+                current += 1
+                if current == number { start = utf8.index(after: index) }
+            }
+            index = utf8.index(after: index)
         }
+        if let start, current == number { return YAMLSource.trimCR(String(text[start...])) }
         return nil
     }
 
