@@ -51,6 +51,7 @@ public struct ConnectionReplayer: Sendable {
         }
         var run = _DialogueRun(dialogue: dialogue, target: target, clientName: clientName, options: options)
         run.run()
+        run.counts.steps = dialogue.steps.count
         result.counts = run.counts
         result.differences = run.differences
         result.divergences = run.divergences
@@ -74,6 +75,7 @@ struct _DialogueRun {
         var simulated: [UInt8]?
         var closed = false
         var decision: Decision?
+        var stage: Stage?
         var status: ReplayStepStatus
         var afterDivergence: Bool
     }
@@ -240,7 +242,9 @@ struct _DialogueRun {
 
     // MARK: - Steps
 
-    mutating func record(_ status: ReplayStepStatus, simulated: [UInt8]? = nil, decision: Decision? = nil, label: Bool) {
+    mutating func record(
+        _ status: ReplayStepStatus, simulated: [UInt8]? = nil, decision: Decision? = nil, stage: Stage? = nil, label: Bool
+    ) {
         switch status {
         case .matched:
             counts.compared += 1
@@ -252,7 +256,9 @@ struct _DialogueRun {
         case .notReplayed: counts.notReplayed += 1
         }
         records.append(
-            Record(simulated: simulated, closed: session.isClosed, decision: decision, status: status, afterDivergence: label))
+            Record(
+                simulated: simulated, closed: session.isClosed, decision: decision, stage: stage, status: status,
+                afterDivergence: label))
     }
 
     /// The first step from which on no step has a recorded reply because the recorded server
@@ -333,20 +339,25 @@ struct _DialogueRun {
         let before = session.exchanges.count
         let reply = session.receive(step.clientBytes)
         let decision = session.exchanges[before...].last(where: { $0.decision != nil })?.decision
+        let stage = session.exchanges.count > before ? session.exchanges.last?.stage : nil
         let closed = session.isClosed
         let simulatedCode = ReplayReplies.code(reply)
         awaitsBody = !closed && simulatedCode == 354
         awaitsAuth = !closed && simulatedCode == 334
 
         if let reason = step.unobservable {
-            record(.unobservable(reason: reason), simulated: reply, decision: decision, label: label)
+            record(.unobservable(reason: reason), simulated: reply, decision: decision, stage: stage, label: label)
         } else if let recorded = step.reply {
             let challenge = step.kind == .command && step.verb == "AUTH" && _DialogueRun.isCramMD5(step.clientBytes)
             let same = recorded.isComplete
                 && ReplayReplies.same(recorded: recorded.bytes, simulated: reply, options: options, challenge: challenge)
-            compare(step, number: number, recorded: recorded, reply: reply, decision: decision, same: same, label: label)
+            compare(
+                step, number: number, recorded: recorded, reply: reply, decision: decision, stage: stage, same: same,
+                label: label)
         } else {
-            record(.unobservable(reason: "no reply from the server was captured"), simulated: reply, decision: decision, label: label)
+            record(
+                .unobservable(reason: "no reply from the server was captured"), simulated: reply, decision: decision,
+                stage: stage, label: label)
         }
         checkDecisionPoint(step, index: index, reply: simulatedCode)
     }
@@ -372,19 +383,19 @@ struct _DialogueRun {
     }
 
     mutating func compare(
-        _ step: DialogueStep, number: Int, recorded: ServerReply, reply: [UInt8], decision: Decision?, same: Bool, label: Bool
+        _ step: DialogueStep, number: Int, recorded: ServerReply, reply: [UInt8], decision: Decision?, stage: Stage?,
+        same: Bool, label: Bool
     ) {
         let isRcpt = step.kind == .command && step.verb == "RCPT"
         let recordedOutcome = ReplayReplies.outcome(ofCode: recorded.code)
         let simulatedOutcome = decision?.outcome ?? ReplayReplies.outcome(ofCode: ReplayReplies.code(reply))
-        var changed = false
+        let changed = !ReplayReplies.sameClass(recordedOutcome, simulatedOutcome)
         if isRcpt {
             counts.rcptCompared += 1
-            changed = !ReplayReplies.sameClass(recordedOutcome, simulatedOutcome)
             if changed { counts.rcptChanged += 1 }
         }
         guard !same else {
-            record(.matched, simulated: reply, decision: decision, label: label)
+            record(.matched, simulated: reply, decision: decision, stage: stage, label: label)
             return
         }
         var change = ReplayChange.reply
@@ -402,14 +413,35 @@ struct _DialogueRun {
                 }
             }
         }
+        if step.kind == .dataBody, changed {
+            switch simulatedOutcome {
+            case .refuse?, .tempfail?: change = .messageRefused
+            case .accept?: change = .messageAccepted
+            default: break
+            }
+        }
         var simulatedText = ReplayReplies.text(reply)
         if reply.isEmpty { simulatedText = session.isClosed ? "(no reply: the connection is closed)" : "(no reply)" }
         differences.append(
             ReplayDifference(
                 step: number, subject: step.line, change: change, domain: domain, recorded: ReplayReplies.text(recorded.bytes),
                 recordedOutcome: recordedOutcome, simulated: simulatedText, simulatedOutcome: simulatedOutcome,
-                explanation: ReplayReplies.explanation(decision?.reasons ?? []), afterDivergence: label))
-        record(.differs, simulated: reply, decision: decision, label: label)
+                explanation: ReplayReplies.explanation((decision?.reasons ?? []) + ruleFacts(for: decision)),
+                afterDivergence: label))
+        record(.differs, simulated: reply, decision: decision, stage: stage, label: label)
+    }
+
+    /// tcpserver's rule and the variables it set, when a MAIL/RCPT decision does not already say
+    /// where RELAYCLIENT came from: they explain why the client is (not) allowed to relay.
+    func ruleFacts(for decision: Decision?) -> [Fact] {
+        guard let decision, decision.subject == .rcpt || decision.subject == .mail else { return [] }
+        let own = Set(decision.reasons)
+        return session.connectionDecision.tcpserver.reasons.filter { fact in
+            switch fact.kind {
+            case .ruleMatched, .noRuleMatched, .ruleSetVariable, .inheritedVariable: !own.contains(fact)
+            default: false
+            }
+        }
     }
 
     /// DATA and AUTH are where a client waits for the answer before going on.
@@ -458,7 +490,7 @@ struct _DialogueRun {
                     number: index + 1, kind: step.kind, verb: step.verb, line: step.line,
                     clientBytes: step.holdsCredentials ? nil : Array(step.clientBytes),
                     recorded: step.reply.map { Array($0.bytes) }, simulated: record.simulated,
-                    simulatedClosed: record.closed, decision: record.decision, status: record.status,
+                    simulatedClosed: record.closed, decision: record.decision, stage: record.stage, status: record.status,
                     afterDivergence: record.afterDivergence))
         }
         return steps

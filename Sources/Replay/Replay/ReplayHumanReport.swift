@@ -70,7 +70,7 @@ public struct ReplayHumanReport: Sendable {
         out += " (\(plural(counts.diverged, "divergence")))\n"
         out += "  RCPT         \(plural(counts.rcptCompared, "decision")) compared, "
         out += paint("\(counts.rcptChanged) changed", counts.rcptChanged > 0 ? .red : .plain) + "\n"
-        out += "  connects     \(plural(counts.connectionCompared, "connection decision")) compared, "
+        out += "  greetings    \(plural(counts.connectionCompared, "connection decision")) (greeting or silent deny) compared, "
         out += paint("\(counts.connectionDiffers) differ", counts.connectionDiffers > 0 ? .red : .plain) + "\n"
         if let capture = summary.capture {
             for damage in capture.damage { out += "  " + paint("damaged:", .yellow) + " \(damage)\n" }
@@ -110,6 +110,10 @@ public struct ReplayHumanReport: Sendable {
                 out += "  would now " + paint("relay", .red) + " \(plural(tally.count, "recipient")) from \(clients)\n"
             case .recipientAccepted:
                 out += "  would now " + paint("accept", .red) + " \(plural(tally.count, "recipient")) from \(clients) that were refused\n"
+            case .messageRefused:
+                out += "  would now " + paint("refuse", .red) + " \(plural(tally.count, "message")) from \(clients)\n"
+            case .messageAccepted:
+                out += "  would now " + paint("accept", .red) + " \(plural(tally.count, "message")) from \(clients) that were refused\n"
             case .reply:
                 let parts = summary.otherDifferences.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { "\($0.key) \($0.value)" }
                 out += "  \(plural(tally.count, "other reply", "other replies")) would change (\(parts.joined(separator: ", "))) in \(plural(tally.connections, "connection"))\n"
@@ -178,6 +182,8 @@ public struct ReplayHumanReport: Sendable {
         case .recipientAccepted: "accept"
         case .connectionDenied: "deny"
         case .connectionAccepted: "accept"
+        case .messageRefused: "refuse"
+        case .messageAccepted: "accept"
         case .reply: "change"
         }
     }
@@ -186,17 +192,17 @@ public struct ReplayHumanReport: Sendable {
     public func describe(_ connection: ReplayedConnection) -> String {
         var out = "    " + paint("#\(connection.index)", .cyan) + " \(connection.client) → \(connection.server)"
         out += paint("  (\(connection.source))", .dim)
-        if let listener = connection.listener, listener != "default" { out += paint("  listener \(listener)", .dim) }
+        if let listener = connection.listener { out += paint("  listener \(listener)", .dim) }
         out += "\n"
         var items: [(step: Int, order: Int, text: String)] = []
         for (order, difference) in connection.differences.enumerated() {
-            items.append((difference.step ?? 0, order * 2, describe(difference)))
+            items.append((difference.step ?? 0, order, describe(difference)))
         }
         for (order, divergence) in connection.divergences.enumerated() {
             var text = "        " + paint("diverged", .yellow) + "  "
             if let step = divergence.step, step > 0 { text += "at step \(step): " }
             text += divergence.reason + "\n"
-            items.append((divergence.step ?? 0, order * 2 + 1, text))
+            items.append((divergence.step ?? 0, 1_000_000 + order, text))
         }
         items.sort { ($0.step, $0.order) < ($1.step, $1.order) }
         for item in items { out += item.text }

@@ -24,6 +24,8 @@ public final class ReplayListeners {
     /// Things the loader could not evaluate and ignored (run-script warnings).
     public let warnings: [ScenarioError]
 
+    /// One listener from the command line (connections are not labelled with its name).
+    private let single: Bool
     private let loader = ConfigurationLoader()
     private var cache: [Capture.Endpoint: ReplayTarget?] = [:]
 
@@ -52,10 +54,13 @@ public final class ReplayListeners {
     public convenience init(single spec: ConfigurationSpec) {
         self.init(
             listeners: [Listener(name: "default", ip: nil, port: nil, configuration: spec, position: FilePosition(file: "command line", line: 1))],
-            origin: "command line", overrides: ConfigurationSpec(), warnings: [])
+            origin: "command line", overrides: ConfigurationSpec(), warnings: [], single: true)
     }
 
-    public init(listeners: [Listener], origin: String, overrides: ConfigurationSpec, warnings: [ScenarioError]) {
+    public init(
+        listeners: [Listener], origin: String, overrides: ConfigurationSpec, warnings: [ScenarioError], single: Bool = false
+    ) {
+        self.single = single
         self.listeners = listeners
         self.origin = origin
         self.overrides = overrides
@@ -82,7 +87,8 @@ public final class ReplayListeners {
         if let listener = select(serverIP: server.ip, port: server.port) {
             let spec = effectiveSpec(listener, serverIP: server.ip)
             let configuration = try loader.configuration(for: spec, context: listener.position)
-            result = ReplayTarget(name: listener.name, configuration: configuration, serverName: spec.server.hostname)
+            result = ReplayTarget(
+                name: single ? nil : listener.name, configuration: configuration, serverName: spec.server.hostname)
         }
         cache[server] = result
         return result
@@ -121,14 +127,14 @@ public final class ReplayListeners {
 
 /// What a captured connection is replayed against: the listener's name and configuration.
 public struct ReplayTarget: Sendable {
-    /// The listener's name.
-    public var name: String
+    /// The listener's name (nil for the single listener of the command-line flags).
+    public var name: String?
     /// The engine configuration.
     public var configuration: RelayConfiguration
     /// The server address's reverse-DNS name (TCPLOCALHOST when tcpserver has no `-l`).
     public var serverName: String?
 
-    public init(name: String, configuration: RelayConfiguration, serverName: String? = nil) {
+    public init(name: String?, configuration: RelayConfiguration, serverName: String? = nil) {
         self.name = name
         self.configuration = configuration
         self.serverName = serverName

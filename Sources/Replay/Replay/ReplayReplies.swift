@@ -111,14 +111,19 @@ public enum ReplayReplies {
 
     /// The engine's facts in words, with user names of SMTP AUTH withheld (they are credentials).
     public static func explanation(_ facts: [Fact]) -> [String] {
+        redacted(facts).map(\.description)
+    }
+
+    /// The engine's facts with user names of SMTP AUTH replaced (they are credentials).
+    public static func redacted(_ facts: [Fact]) -> [Fact] {
         facts.map { fact in
             switch fact.kind {
             case .authenticated:
-                return Fact(.note("authenticated with SMTP AUTH"), source: fact.source).description
+                return Fact(.note("authenticated with SMTP AUTH"), source: fact.source)
             case .authFailed:
-                return Fact(.note("checkpassword refused the credentials"), source: fact.source).description
+                return Fact(.note("checkpassword refused the credentials"), source: fact.source)
             default:
-                return fact.description
+                return fact
             }
         }
     }

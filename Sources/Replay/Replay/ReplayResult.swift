@@ -82,7 +82,11 @@ public enum ReplayChange: String, Sendable, Hashable, CaseIterable, Comparable {
     case recipientRelayed = "relay-recipient"
     /// A recipient for a hosted domain the recorded server refused would now be accepted.
     case recipientAccepted = "accept-recipient"
-    /// Any other reply differs (greeting, HELO, MAIL, DATA, a message, …).
+    /// A message the recorded server accepted would now be refused (databytes, hops, …).
+    case messageRefused = "refuse-message"
+    /// A message the recorded server refused would now be accepted.
+    case messageAccepted = "accept-message"
+    /// Any other reply differs (greeting, HELO, MAIL, DATA, …).
     case reply
 
     public static func < (lhs: ReplayChange, rhs: ReplayChange) -> Bool {
@@ -118,6 +122,8 @@ public struct ReplayedStep: Sendable {
     public var simulatedClosed: Bool
     /// The simulated decision, if the step decided something.
     public var decision: Decision?
+    /// Which program of the simulated chain answered.
+    public var stage: Stage?
     /// What happened.
     public var status: ReplayStepStatus
     /// Whether the step comes after a divergence in this connection (its comparison follows
@@ -126,7 +132,7 @@ public struct ReplayedStep: Sendable {
 
     public init(
         number: Int, kind: DialogueStep.Kind, verb: String?, line: String, clientBytes: [UInt8]?,
-        recorded: [UInt8]?, simulated: [UInt8]?, simulatedClosed: Bool, decision: Decision?,
+        recorded: [UInt8]?, simulated: [UInt8]?, simulatedClosed: Bool, decision: Decision?, stage: Stage? = nil,
         status: ReplayStepStatus, afterDivergence: Bool
     ) {
         self.number = number
@@ -138,6 +144,7 @@ public struct ReplayedStep: Sendable {
         self.simulated = simulated
         self.simulatedClosed = simulatedClosed
         self.decision = decision
+        self.stage = stage
         self.status = status
         self.afterDivergence = afterDivergence
     }
