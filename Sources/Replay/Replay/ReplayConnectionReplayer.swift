@@ -36,7 +36,7 @@ public struct ConnectionReplayer: Sendable {
     ) -> ReplayedConnection {
         var result = ReplayedConnection(
             index: dialogue.index, client: dialogue.client, server: dialogue.server, clientName: clientName,
-            source: dialogue.source, sourceFile: dialogue.sourceFile, startTime: dialogue.startTime,
+            sourceFile: dialogue.sourceFile, sourcePacket: dialogue.sourcePacket, startTime: dialogue.startTime,
             listener: target?.name, disposition: .compared)
         result.counts.steps = dialogue.steps.count
         if !dialogue.problems.isEmpty { result.problems = dialogue.problems.map(\.message) }
@@ -55,13 +55,13 @@ public struct ConnectionReplayer: Sendable {
         result.counts = run.counts
         result.differences = run.differences
         result.divergences = run.divergences
-        result.recordedGreeting = dialogue.greeting.map { Array($0.bytes) }
-        result.simulatedGreeting = run.simulatedGreeting
-        result.connectionDecision = run.session.connectionDecision
         if run.counts.compared == 0 && run.counts.connectionCompared == 0 {
             result.disposition = .unobservable(reason: run.unobservableReason)
         }
         if options.keepAllSteps || result.isNotable {
+            result.recordedGreeting = dialogue.greeting.map { Array($0.bytes) }
+            result.simulatedGreeting = run.simulatedGreeting
+            result.connectionDecision = run.session.connectionDecision
             result.steps = run.detailedSteps()
         }
         return result
@@ -114,13 +114,14 @@ struct _DialogueRun {
             serverPort: dialogue.server.port, ptrName: clientName, serverName: target.serverName)
         session = RelaySession(configuration: configuration, connection: connection)
         lastTime = dialogue.startTime
+        records.reserveCapacity(dialogue.steps.count)
         closedFrom = _DialogueRun.closedFrom(dialogue)
     }
 
     /// The outcome of each AUTH attempt that reached checkpassword in the recording.
     static func authOutcomes(_ dialogue: Dialogue) -> [Bool] {
         var outcomes: [Bool] = []
-        for step in dialogue.steps where step.kind == .authResponse || (step.kind == .command && step.verb == "AUTH") {
+        for step in dialogue.steps where step.kind == .authResponse || _DialogueRun.isCommand(step, "AUTH") {
             switch step.reply.flatMap({ $0.code }) {
             case 235: outcomes.append(true)
             case 535: outcomes.append(false)
@@ -348,7 +349,7 @@ struct _DialogueRun {
         if let reason = step.unobservable {
             record(.unobservable(reason: reason), simulated: reply, decision: decision, stage: stage, label: label)
         } else if let recorded = step.reply {
-            let challenge = step.kind == .command && step.verb == "AUTH" && _DialogueRun.isCramMD5(step.clientBytes)
+            let challenge = _DialogueRun.isCommand(step, "AUTH") && _DialogueRun.isCramMD5(step.clientBytes)
             let same = recorded.isComplete
                 && ReplayReplies.same(recorded: recorded.bytes, simulated: reply, options: options, challenge: challenge)
             compare(
@@ -386,7 +387,7 @@ struct _DialogueRun {
         _ step: DialogueStep, number: Int, recorded: ServerReply, reply: [UInt8], decision: Decision?, stage: Stage?,
         same: Bool, label: Bool
     ) {
-        let isRcpt = step.kind == .command && step.verb == "RCPT"
+        let isRcpt = _DialogueRun.isCommand(step, "RCPT")
         let recordedOutcome = ReplayReplies.outcome(ofCode: recorded.code)
         let simulatedOutcome = decision?.outcome ?? ReplayReplies.outcome(ofCode: ReplayReplies.code(reply))
         let changed = !ReplayReplies.sameClass(recordedOutcome, simulatedOutcome)
@@ -451,7 +452,7 @@ struct _DialogueRun {
         let next = index + 1 < dialogue.steps.count ? dialogue.steps[index + 1] : nil
         let recordedCode = step.reply?.code
         let shown = simulatedCode.map(String.init) ?? "no reply"
-        if step.kind == .command && step.verb == "DATA" {
+        if _DialogueRun.isCommand(step, "DATA") {
             let recordedGoAhead = next?.kind == .dataBody || recordedCode == 354
             if recordedGoAhead && !awaitsBody {
                 diverge(at: number, "DATA: the recording got 354, the simulation answers \(shown): the client's message is not sent")
@@ -460,7 +461,7 @@ struct _DialogueRun {
                 diverge(at: number, why + ", so the rest of the connection is not replayed")
                 stop = "the simulation accepted DATA, but the capture holds no message"
             }
-        } else if step.kind == .authResponse || (step.kind == .command && step.verb == "AUTH") {
+        } else if step.kind == .authResponse || _DialogueRun.isCommand(step, "AUTH") {
             let recordedPrompt = next?.kind == .authResponse || recordedCode == 334
             if recordedPrompt && !awaitsAuth {
                 diverge(at: number, "AUTH: the recording got 334, the simulation answers \(shown): the client's remaining AUTH responses are not sent")
@@ -469,6 +470,28 @@ struct _DialogueRun {
                 stop = "the simulation asked for AUTH credentials the capture does not hold"
             }
         }
+    }
+
+    /// Whether `step` is a command line with this (upper-case, four-letter) verb, compared
+    /// case-insensitively on the bytes, as qmail-smtpd reads it.
+    static func isCommand(_ step: DialogueStep, _ verb: StaticString) -> Bool {
+        guard step.kind == .command else { return false }
+        let bytes = step.clientBytes
+        var index = bytes.startIndex
+        var matched = true
+        verb.withUTF8Buffer { letters in
+            for letter in letters {
+                guard index < bytes.endIndex, bytes[index] & 0xDF == letter else {
+                    matched = false
+                    return
+                }
+                index += 1
+            }
+        }
+        guard matched else { return false }
+        if index == bytes.endIndex { return true }
+        let next = bytes[index]
+        return next == 32 || next == 13 || next == 10 || next == 0
     }
 
     /// `AUTH CRAM-MD5` (case-insensitive).

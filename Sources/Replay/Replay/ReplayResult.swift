@@ -255,10 +255,10 @@ public struct ReplayedConnection: Sendable {
     public var server: Capture.Endpoint
     /// The PTR name used for the client (from `--ptr` or the capture's DNS answers), if any.
     public var clientName: String?
-    /// `file#packet` where the connection starts.
-    public var source: String
     /// The capture file holding its first packet.
     public var sourceFile: String
+    /// The number of that packet in the file (1-based).
+    public var sourcePacket: Int
     /// The capture time of its first packet.
     public var startTime: Double
     /// The listener that took it (configuration files with several listeners).
@@ -271,21 +271,22 @@ public struct ReplayedConnection: Sendable {
     public var differences: [ReplayDifference]
     /// Every divergence point, in order.
     public var divergences: [ReplayDivergence]
-    /// The recorded greeting (nil: none, e.g. a silent deny).
+    /// The recorded greeting (nil: none, e.g. a silent deny). Like the simulated greeting, the
+    /// connection decision and the steps, it is kept only for connections with a difference or
+    /// a divergence, or when ``ReplayOptions/keepAllSteps`` asks for every detail.
     public var recordedGreeting: [UInt8]?
     /// The simulated greeting (empty for a simulated deny), nil when not replayed.
     public var simulatedGreeting: [UInt8]?
     /// The simulated connection decision (tcpserver, rblsmtpd), nil when not replayed.
     public var connectionDecision: ConnectionDecision?
-    /// The steps in detail; filled only for connections with a difference or a divergence (or
-    /// when the replayer is asked to keep every detail).
+    /// The steps in detail.
     public var steps: [ReplayedStep]
     /// Capture problems of the dialogue (gaps, encryption, …), in words.
     public var problems: [String]
 
     public init(
-        index: Int, client: Capture.Endpoint, server: Capture.Endpoint, clientName: String?, source: String,
-        sourceFile: String, startTime: Double, listener: String?, disposition: ReplayDisposition,
+        index: Int, client: Capture.Endpoint, server: Capture.Endpoint, clientName: String?,
+        sourceFile: String, sourcePacket: Int, startTime: Double, listener: String?, disposition: ReplayDisposition,
         counts: ReplayCounts = ReplayCounts(), differences: [ReplayDifference] = [],
         divergences: [ReplayDivergence] = [], recordedGreeting: [UInt8]? = nil, simulatedGreeting: [UInt8]? = nil,
         connectionDecision: ConnectionDecision? = nil, steps: [ReplayedStep] = [], problems: [String] = []
@@ -294,8 +295,8 @@ public struct ReplayedConnection: Sendable {
         self.client = client
         self.server = server
         self.clientName = clientName
-        self.source = source
         self.sourceFile = sourceFile
+        self.sourcePacket = sourcePacket
         self.startTime = startTime
         self.listener = listener
         self.disposition = disposition
@@ -308,6 +309,9 @@ public struct ReplayedConnection: Sendable {
         self.steps = steps
         self.problems = problems
     }
+
+    /// `file#packet` where the connection starts.
+    public var source: String { "\(sourceFile)#\(sourcePacket)" }
 
     /// Whether anything differs.
     public var hasDifferences: Bool { !differences.isEmpty }
