@@ -126,7 +126,7 @@ public final class ReplayRunner {
     }
 
     /// The client's PTR name: `--ptr` first, then the capture's DNS answers.
-    func clientName(for dialogue: Dialogue) -> String? {
+    public func clientName(for dialogue: Dialogue) -> String? {
         if let entry = ptr?.entry(for: dialogue.client.ip) { return entry }
         return dialogue.clientPTR?.first
     }

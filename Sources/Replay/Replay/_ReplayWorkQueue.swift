@@ -109,8 +109,10 @@ final class _ReplayWorkQueue<Job: Sendable, Result: Sendable>: @unchecked Sendab
                 return
             }
             let (id, jobs) = pending[pendingHead]
+            // Release the batch here: the queue must not keep consumed dialogues alive.
+            pending[pendingHead].jobs = []
             pendingHead += 1
-            if pendingHead > 64 && pendingHead * 2 > pending.count {
+            if pendingHead >= 16 && pendingHead * 2 >= pending.count {
                 pending.removeFirst(pendingHead)
                 pendingHead = 0
             }
