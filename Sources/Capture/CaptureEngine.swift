@@ -41,7 +41,7 @@ struct ClosedFlow {
 struct CaptureEngine {
     /// Seconds a finished connection is remembered (Linux keeps TIME_WAIT for 60 s).
     static let closedMemory: Double = 120
-    static let closedCapacity = 1 << 16
+    static let closedCapacity = 1 << 14
     /// Seconds of capture time between sweeps for idle connections and stale fragments.
     static let sweepInterval: Double = 30
 
@@ -50,6 +50,9 @@ struct CaptureEngine {
     private var smtpPortBits = [UInt64](repeating: 0, count: 1024)
 
     private var table = FlowTable()
+    /// The last lookup (consecutive packets often belong to the same connection).
+    private var lastKey: FlowKey?
+    private var lastValue: Int32?
     private var connections: [Connection?] = []
     private var freeSlots: [Int32] = []
     private var live = 0
@@ -134,7 +137,7 @@ struct CaptureEngine {
             source: source, sourcePort: sourcePort, destination: destination, destinationPort: destinationPort)
         let syn = flags & TCPFlags.syn != 0
         let synOnly = syn && flags & TCPFlags.ack == 0
-        if let value = table.value(for: key) {
+        if let value = lookup(key) {
             if value > 0 {
                 let slot = Int(value - 1)
                 if syn, startsNewConnection(slot: slot, fromA: fromA, seq: seq, synOnly: synOnly) {
@@ -154,7 +157,7 @@ struct CaptureEngine {
                     return
                 }
                 closed[index].valid = false
-                table.remove(key)
+                tableRemove(key)
                 guard syn || claimed > 0 else {
                     summary.retransmittedSegments += 1
                     return
@@ -169,12 +172,30 @@ struct CaptureEngine {
             }
             open(key: key, fromA: fromA, synOnly: synOnly, syn: syn, sourceSMTP: sourceSMTP, destinationSMTP: destinationSMTP)
         }
-        guard let value = table.value(for: key), value > 0 else { return }
+        guard let value = lookup(key), value > 0 else { return }
         let slot = Int(value - 1)
         connections[slot]!.segment(
             fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed,
             packet: packetNumber, time: time)
         if connections[slot]!.isFinished { finish(slot: slot, fallback: .captureEnded) }
+    }
+
+    private mutating func lookup(_ key: FlowKey) -> Int32? {
+        if let lastKey, lastKey == key { return lastValue }
+        let value = table.value(for: key)
+        lastKey = key
+        lastValue = value
+        return value
+    }
+
+    private mutating func tableSet(_ value: Int32, for key: FlowKey) {
+        table.set(value, for: key)
+        lastKey = nil
+    }
+
+    private mutating func tableRemove(_ key: FlowKey, ifValue expected: Int32? = nil) {
+        table.remove(key, ifValue: expected)
+        lastKey = nil
     }
 
     /// A SYN on a live connection: a retransmitted SYN belongs to it; another starts a new one.
@@ -229,23 +250,22 @@ struct CaptureEngine {
             connections.append(connection)
         }
         live += 1
-        table.set(Int32(slot + 1), for: key)
+        tableSet(Int32(slot + 1), for: key)
     }
 
     // MARK: - Finishing connections
 
     /// Finishes the connection in `slot` and queues its dialogue.
     private mutating func finish(slot: Int, fallback: DialogueEnd, evictedByLimit: Bool = false, keepInTable: Bool = false) {
-        guard var connection = connections[slot] else { return }
-        connections[slot] = nil
+        guard var connection = connections[slot].take() else { return }
         freeSlots.append(Int32(slot))
         live -= 1
         connection.finish()
         if !keepInTable {
             remember(connection)
         }
-        let dialogue = makeDialogue(connection, fallback: fallback, evictedByLimit: evictedByLimit)
-        account(dialogue, connection: connection)
+        let dialogue = makeDialogue(&connection, fallback: fallback, evictedByLimit: evictedByLimit)
+        account(dialogue, connection: &connection)
         ready.append(dialogue)
     }
 
@@ -257,13 +277,13 @@ struct CaptureEngine {
         let index = closedNext
         closedNext = (closedNext + 1) % Self.closedCapacity
         let old = closed[index]
-        if old.valid { table.remove(old.key, ifValue: Int32(-index - 1)) }
+        if old.valid { tableRemove(old.key, ifValue: Int32(-index - 1)) }
         closed[index] = ClosedFlow(
             key: connection.key,
             nextA: connection.a.next &+ (connection.a.finSeen ? 1 : 0),
             nextB: connection.b.next &+ (connection.b.finSeen ? 1 : 0),
             knownA: connection.a.baseKnown, knownB: connection.b.baseKnown, time: now, valid: true)
-        table.set(Int32(-index - 1), for: connection.key)
+        tableSet(Int32(-index - 1), for: connection.key)
     }
 
     /// Flushes the least recently active eighth of the live connections (the limit was hit).
@@ -314,42 +334,64 @@ struct CaptureEngine {
 
     // MARK: - Dialogues
 
-    private func makeDialogue(_ connection: Connection, fallback: DialogueEnd, evictedByLimit: Bool) -> Dialogue {
-        let clientIsA = connection.clientIsA ?? true
+    /// Address texts already made: a small direct-mapped cache.
+    private var addressTexts = [(IPAddress, String)?](repeating: nil, count: 1024)
+
+    private mutating func text(of address: IPAddress) -> String {
+        let mixed = (address.lo ^ address.hi) &* 0x9E37_79B9_7F4A_7C15
+        let slot = Int(truncatingIfNeeded: mixed >> 54)
+        if let (cached, text) = addressTexts[slot], cached == address { return text }
+        let text = address.text
+        addressTexts[slot] = (address, text)
+        return text
+    }
+
+    private mutating func makeDialogue(_ connection: inout Connection, fallback: DialogueEnd, evictedByLimit: Bool) -> Dialogue {
+        let clientIsA = connection.sink.clientIsA ?? true
         let key = connection.key
-        let clientAddress = clientIsA ? key.a : key.b
-        let serverAddress = clientIsA ? key.b : key.a
-        let client = Endpoint(ip: clientAddress.text, port: Int(clientIsA ? key.aPort : key.bPort))
-        let server = Endpoint(ip: serverAddress.text, port: Int(clientIsA ? key.bPort : key.aPort))
-        let session = connection.session
-        let clientStream = session.client.bytes
-        let serverStream = session.server.bytes
+        let client = Endpoint(ip: text(of: clientIsA ? key.a : key.b), port: Int(clientIsA ? key.aPort : key.bPort))
+        let server = Endpoint(ip: text(of: clientIsA ? key.b : key.a), port: Int(clientIsA ? key.bPort : key.aPort))
+        let clientStream = connection.sink.session.client.bytes
+        let serverStream = connection.sink.session.server.bytes
         var greeting: ServerReply?
-        if case .reply(let index) = session.greeting { greeting = session.makeReply(index, stream: serverStream) }
-        let steps = session.makeSteps(client: clientStream, server: serverStream)
-        let unpaired = session.unpaired.map { session.makeReply(Int($0), stream: serverStream) }
-        let clientSide = clientIsA ? connection.a : connection.b
-        let serverSide = clientIsA ? connection.b : connection.a
+        if case .reply(let index) = connection.sink.session.greeting {
+            greeting = connection.sink.session.makeReply(index, stream: serverStream)
+        }
+        let steps = connection.sink.session.makeSteps(client: clientStream, server: serverStream)
+        var unpaired: [ServerReply] = []
+        if !connection.sink.session.unpaired.isEmpty {
+            unpaired = connection.sink.session.unpaired.map { connection.sink.session.makeReply(Int($0), stream: serverStream) }
+        }
+        let clientSeen = clientIsA ? connection.a.seen : connection.b.seen
+        let serverSeen = clientIsA ? connection.b.seen : connection.a.seen
+        let serverSentPayload = clientIsA ? connection.b.sentPayload : connection.a.sentPayload
         let problems = Self.problems(
-            connection, clientSide: clientSide, serverSide: serverSide, unpaired: unpaired.count,
+            &connection, clientSeen: clientSeen, serverSeen: serverSeen, unpaired: unpaired.count,
             evictedByLimit: evictedByLimit, limits: limits)
-        let earlyTalker = !connection.midstream && serverSide.seen
-            && (session.clientSpokeEarly || (greeting == nil && !steps.isEmpty && !serverSide.sentPayload))
+        let midstream = connection.sink.midstream
+        let earlyTalker = !midstream && serverSeen
+            && (connection.sink.session.clientSpokeEarly || (greeting == nil && !steps.isEmpty && !serverSentPayload))
         return Dialogue(
             index: connection.index, client: client, server: server, startTime: connection.startTime,
             endTime: connection.endTime, greeting: greeting, steps: steps, unpairedReplies: unpaired,
-            end: connection.end(fallback: fallback), midstream: connection.midstream, earlyTalker: earlyTalker,
-            encrypted: session.encrypted, problems: problems, sourceFile: fileNames[connection.sourceFile],
-            sourcePacket: connection.sourcePacket, clientPTR: ptr[client.ip],
+            end: connection.end(fallback: fallback), midstream: midstream, earlyTalker: earlyTalker,
+            encrypted: connection.sink.session.encrypted, problems: problems, sourceFile: fileNames[connection.sourceFile],
+            sourcePacket: connection.sourcePacket, clientPTR: ptr.isEmpty ? nil : ptr[client.ip],
             clientStream: clientStream, serverStream: serverStream)
     }
 
     private static func problems(
-        _ connection: Connection, clientSide: TCPDirection, serverSide: TCPDirection, unpaired: Int,
+        _ connection: inout Connection, clientSeen: Bool, serverSeen: Bool, unpaired: Int,
         evictedByLimit: Bool, limits: CaptureLimits
     ) -> [DialogueProblem] {
-        let session = connection.session
         var problems: [DialogueProblem] = []
+        if connection.sink.session.client.gaps.isEmpty && connection.sink.session.server.gaps.isEmpty
+            && connection.sink.session.limitsHit.isEmpty && !evictedByLimit && !connection.sink.midstream
+            && serverSeen && clientSeen && !connection.sink.session.encrypted && unpaired == 0
+            && !connection.sink.rolesGuessed && !connection.sink.session.unterminatedSeen
+        {
+            return problems
+        }
         func total(_ stream: StreamBuffer, _ reason: GapReason) -> (bytes: Int64, gaps: Int) {
             var bytes: Int64 = 0
             var gaps = 0
@@ -363,8 +405,8 @@ struct CaptureEngine {
             (GapReason.lost, DialogueProblem.Kind.lostSegment, "not captured (lost packets)"),
             (GapReason.snaplen, DialogueProblem.Kind.snaplen, "cut from packets captured shorter than they were (snaplen)"),
         ] {
-            let client = total(session.client, reason)
-            let server = total(session.server, reason)
+            let client = total(connection.sink.session.client, reason)
+            let server = total(connection.sink.session.server, reason)
             if client.gaps + server.gaps > 0 {
                 problems.append(
                     DialogueProblem(
@@ -372,7 +414,7 @@ struct CaptureEngine {
                         message: "\(client.bytes + server.bytes) bytes \(what): client \(client.bytes) bytes in \(client.gaps) gaps, server \(server.bytes) bytes in \(server.gaps) gaps"))
             }
         }
-        var hit = session.limitsHit
+        var hit = connection.sink.session.limitsHit
         if evictedByLimit { hit.insert(.liveConnections) }
         for kind in CaptureLimits.Kind.allCases where hit.contains(kind) {
             let value: Int
@@ -387,58 +429,73 @@ struct CaptureEngine {
             problems.append(
                 DialogueProblem(kind: .limit, limit: kind, message: "limit \(kind.rawValue) (\(value)) exceeded: \(kind.explanation)"))
         }
-        if connection.midstream {
-            let skipped = session.skipped > 0 ? "; \(session.skipped) client bytes before the first recognisable command were skipped" : ""
+        if connection.sink.midstream {
+            let skippedBytes = connection.sink.session.skipped
+            let skipped = skippedBytes > 0 ? "; \(skippedBytes) client bytes before the first recognisable command were skipped" : ""
             problems.append(
                 DialogueProblem(kind: .midstream, message: "the capture started after the connection opened (no SYN seen)\(skipped)"))
         }
-        if !serverSide.seen && clientSide.seen {
+        if !serverSeen && clientSeen {
             problems.append(DialogueProblem(kind: .oneDirection, message: "one direction only: no packets from the server were captured"))
-        } else if !clientSide.seen && serverSide.seen {
+        } else if !clientSeen && serverSeen {
             problems.append(DialogueProblem(kind: .oneDirection, message: "one direction only: no packets from the client were captured"))
         }
-        if session.encrypted {
+        if connection.sink.session.encrypted {
             problems.append(
                 DialogueProblem(
                     kind: .encrypted,
-                    message: "unobservable (TLS): encrypted after STARTTLS; \(session.client.encryptedBytes) client and \(session.server.encryptedBytes) server bytes not analysed"))
+                    message: "unobservable (TLS): encrypted after STARTTLS; \(connection.sink.session.client.encryptedBytes) client and \(connection.sink.session.server.encryptedBytes) server bytes not analysed"))
         }
         if unpaired > 0 {
             problems.append(DialogueProblem(kind: .unpairedReplies, message: "\(unpaired) server replies answer no captured command"))
         }
-        if connection.rolesGuessed {
+        if connection.sink.rolesGuessed {
             problems.append(
                 DialogueProblem(kind: .rolesGuessed, message: "client and server could not be told apart; the lower port was taken as the server's"))
         }
-        if session.steps.contains(where: { $0.unobservable == .unterminated })
-            || session.replies.contains(where: { $0.unterminated })
-        {
+        if connection.sink.session.unterminatedSeen {
             problems.append(DialogueProblem(kind: .unterminated, message: "the connection ended inside a line (no line terminator)"))
         }
         return problems
     }
 
-    private mutating func account(_ dialogue: Dialogue, connection: Connection) {
+    private mutating func account(_ dialogue: Dialogue, connection: inout Connection) {
         summary.connections += 1
-        if dialogue.isComplete { summary.completeConnections += 1 } else { summary.incompleteConnections += 1 }
+        if dialogue.problems.isEmpty { summary.completeConnections += 1 } else { summary.incompleteConnections += 1 }
         if dialogue.midstream { summary.midstreamConnections += 1 }
-        summary.ends[dialogue.end, default: 0] += 1
-        var kinds = Set<DialogueProblem.Kind>()
-        for problem in dialogue.problems {
-            kinds.insert(problem.kind)
-            if let limit = problem.limit { summary.limitsHit[limit, default: 0] += 1 }
-        }
-        for kind in kinds { summary.problems[kind, default: 0] += 1 }
-        summary.steps += dialogue.steps.count
-        summary.unobservableSteps += dialogue.unobservableSteps
-        summary.retransmittedSegments += connection.counters.retransmitted
-        summary.outOfOrderSegments += connection.counters.outOfOrder
-        for stream in [connection.session.client, connection.session.server] {
-            for gap in stream.gaps where gap.reason == .lost || gap.reason == .limit(.outOfOrderBytes) {
-                summary.gaps += 1
-                summary.lostBytes += Int(gap.lost)
+        endCounts[Int(dialogue.end.index)] += 1
+        if !dialogue.problems.isEmpty {
+            var kinds = Set<DialogueProblem.Kind>()
+            for problem in dialogue.problems {
+                kinds.insert(problem.kind)
+                if let limit = problem.limit { summary.limitsHit[limit, default: 0] += 1 }
             }
+            for kind in kinds { summary.problems[kind, default: 0] += 1 }
         }
+        summary.steps += dialogue.steps.count
+        summary.unobservableSteps += connection.sink.session.unobservableCount
+        summary.retransmittedSegments += connection.sink.counters.retransmitted
+        summary.outOfOrderSegments += connection.sink.counters.outOfOrder
+        for gap in connection.sink.session.client.gaps where gap.reason == .lost || gap.reason == .limit(.outOfOrderBytes) {
+            summary.gaps += 1
+            summary.lostBytes += Int(gap.lost)
+        }
+        for gap in connection.sink.session.server.gaps where gap.reason == .lost || gap.reason == .limit(.outOfOrderBytes) {
+            summary.gaps += 1
+            summary.lostBytes += Int(gap.lost)
+        }
+    }
+
+    /// Dialogues by how they ended, indexed like `DialogueEnd.allCases`.
+    private var endCounts = [Int](repeating: 0, count: DialogueEnd.allCases.count)
+
+    /// Moves the end counts into the summary.
+    mutating func finalizeSummary() {
+        for (index, end) in DialogueEnd.allCases.enumerated() where endCounts[index] > 0 {
+            summary.ends[end, default: 0] += endCounts[index]
+            endCounts[index] = 0
+        }
+        summary.ptrRecords = ptr
     }
 
     // MARK: - Fragments
@@ -521,5 +578,4 @@ struct CaptureEngine {
         if flags & (TCPFlags.rst | TCPFlags.fin) != 0 { dnsStreams[key] = nil }
     }
 
-    var ptrRecords: [String: [String]] { ptr }
 }

@@ -12,34 +12,41 @@ struct RawPacket {
         unsafe self.bytes = bytes
     }
 
+    @inline(__always)
     var count: Int { bytes.count }
 
+    @inline(__always)
     func u8(_ offset: Int) -> UInt8 {
         precondition(offset >= 0 && offset < count, "packet read out of bounds")
         return unsafe bytes.load(fromByteOffset: offset, as: UInt8.self)
     }
 
+    @inline(__always)
     func u16(_ offset: Int) -> UInt16 {
         precondition(offset >= 0 && offset + 2 <= count, "packet read out of bounds")
         return UInt16(bigEndian: unsafe bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
     }
 
+    @inline(__always)
     func u32(_ offset: Int) -> UInt32 {
         precondition(offset >= 0 && offset + 4 <= count, "packet read out of bounds")
         return UInt32(bigEndian: unsafe bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
+    @inline(__always)
     func u32LittleEndian(_ offset: Int) -> UInt32 {
         precondition(offset >= 0 && offset + 4 <= count, "packet read out of bounds")
         return UInt32(littleEndian: unsafe bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
+    @inline(__always)
     func u64(_ offset: Int) -> UInt64 {
         precondition(offset >= 0 && offset + 8 <= count, "packet read out of bounds")
         return UInt64(bigEndian: unsafe bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
     /// A view of `range` (valid as long as the packet is).
+    @inline(__always)
     func payload(_ range: Range<Int>) -> PayloadBytes {
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "packet range out of bounds")
         guard !range.isEmpty, let base = unsafe bytes.baseAddress else { return .empty }
