@@ -41,7 +41,7 @@ struct ClosedFlow {
 struct CaptureEngine {
     /// Seconds a finished connection is remembered (Linux keeps TIME_WAIT for 60 s).
     static let closedMemory: Double = 120
-    static let closedCapacity = 1 << 14
+    static let closedCapacity = 1 << 13
     /// Seconds of capture time between sweeps for idle connections and stale fragments.
     static let sweepInterval: Double = 30
 
@@ -49,10 +49,10 @@ struct CaptureEngine {
     var limits: CaptureLimits { options.limits }
     private var smtpPortBits = [UInt64](repeating: 0, count: 1024)
 
-    private var table = FlowTable()
-    /// The last lookup (consecutive packets often belong to the same connection).
-    private var lastKey: FlowKey?
-    private var lastValue: Int32?
+    /// Live connections (slot + 1) and recently closed ones (ring index + 1), apart so that the
+    /// table used for nearly every packet stays small.
+    private var liveTable = FlowTable()
+    private var closedTable = FlowTable(capacity: 1024)
     private var connections: [Connection?] = []
     private var freeSlots: [Int32] = []
     private var live = 0
@@ -157,7 +157,7 @@ struct CaptureEngine {
                     return
                 }
                 closed[index].valid = false
-                tableRemove(key)
+                closedTable.remove(key)
                 guard syn || claimed > 0 else {
                     summary.retransmittedSegments += 1
                     return
@@ -180,22 +180,12 @@ struct CaptureEngine {
         if connections[slot]!.isFinished { finish(slot: slot, fallback: .captureEnded) }
     }
 
-    private mutating func lookup(_ key: FlowKey) -> Int32? {
-        if let lastKey, lastKey == key { return lastValue }
-        let value = table.value(for: key)
-        lastKey = key
-        lastValue = value
-        return value
-    }
-
-    private mutating func tableSet(_ value: Int32, for key: FlowKey) {
-        table.set(value, for: key)
-        lastKey = nil
-    }
-
-    private mutating func tableRemove(_ key: FlowKey, ifValue expected: Int32? = nil) {
-        table.remove(key, ifValue: expected)
-        lastKey = nil
+    /// The live slot + 1 (positive) or the closed-ring index, negated and minus one.
+    @inline(__always)
+    private func lookup(_ key: FlowKey) -> Int32? {
+        if let value = liveTable.value(for: key) { return value }
+        if closedTable.count > 0, let value = closedTable.value(for: key) { return -value }
+        return nil
     }
 
     /// A SYN on a live connection: a retransmitted SYN belongs to it; another starts a new one.
@@ -237,9 +227,10 @@ struct CaptureEngine {
         } else {
             clientIsA = nil
         }
-        let connection = Connection(
+        var connection = Connection(
             key: key, index: nextIndex, clientIsA: clientIsA, midstream: !syn, time: time,
             sourceFile: fileIndex, sourcePacket: filePacket, limits: limits)
+        if var scratch = scratchPool.popLast() { connection.sink.session.install(&scratch) }
         nextIndex += 1
         let slot: Int
         if let free = freeSlots.popLast() {
@@ -250,7 +241,7 @@ struct CaptureEngine {
             connections.append(connection)
         }
         live += 1
-        tableSet(Int32(slot + 1), for: key)
+        liveTable.set(Int32(slot + 1), for: key)
     }
 
     // MARK: - Finishing connections
@@ -262,12 +253,17 @@ struct CaptureEngine {
         live -= 1
         connection.finish()
         if !keepInTable {
+            liveTable.remove(connection.key, ifValue: Int32(slot + 1))
             remember(connection)
         }
         let dialogue = makeDialogue(&connection, fallback: fallback, evictedByLimit: evictedByLimit)
         account(dialogue, connection: &connection)
         ready.append(dialogue)
+        if scratchPool.count < 64 { scratchPool.append(connection.sink.session.takeScratch()) }
     }
+
+    /// Working arrays of finished sessions, for new ones.
+    private var scratchPool: [SMTPSession.Scratch] = []
 
     /// Replaces the table entry with a closed-flow record.
     private mutating func remember(_ connection: Connection) {
@@ -277,13 +273,13 @@ struct CaptureEngine {
         let index = closedNext
         closedNext = (closedNext + 1) % Self.closedCapacity
         let old = closed[index]
-        if old.valid { tableRemove(old.key, ifValue: Int32(-index - 1)) }
+        if old.valid { closedTable.remove(old.key, ifValue: Int32(index + 1)) }
         closed[index] = ClosedFlow(
             key: connection.key,
             nextA: connection.a.next &+ (connection.a.finSeen ? 1 : 0),
             nextB: connection.b.next &+ (connection.b.finSeen ? 1 : 0),
             knownA: connection.a.baseKnown, knownB: connection.b.baseKnown, time: now, valid: true)
-        tableSet(Int32(-index - 1), for: connection.key)
+        closedTable.set(Int32(index + 1), for: connection.key)
     }
 
     /// Flushes the least recently active eighth of the live connections (the limit was hit).

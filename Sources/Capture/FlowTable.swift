@@ -87,32 +87,37 @@ struct FlowKey: Hashable {
 }
 
 /// Maps flow keys to small integer values (connection slots). Values must be non-zero.
-/// Keys and values share one array so a lookup touches one cache line.
+/// Probing compares 64-bit hashes in a dense array; the full key is compared only when the
+/// hash matches.
 struct FlowTable {
     private struct Entry {
-        var key: FlowKey
+        var hash: UInt64
         var value: Int32
     }
 
     private static let emptyKey = FlowKey(a: IPAddress(hi: 0, lo: 0), b: IPAddress(hi: 0, lo: 0), aPort: 0, bPort: 0)
 
     private var entries: [Entry]
+    private var keys: [FlowKey]
     private var mask: Int
     private(set) var count = 0
 
-    init(capacity: Int = 1024) {
+    init(capacity: Int = 64) {
         var size = 16
         while size < capacity * 2 { size <<= 1 }
-        entries = [Entry](repeating: Entry(key: Self.emptyKey, value: 0), count: size)
+        entries = [Entry](repeating: Entry(hash: 0, value: 0), count: size)
+        keys = [FlowKey](repeating: Self.emptyKey, count: size)
         mask = size - 1
     }
 
+    @inline(__always)
     func value(for key: FlowKey) -> Int32? {
-        var index = Int(truncatingIfNeeded: key.hashValue64) & mask
+        let hash = key.hashValue64
+        var index = Int(truncatingIfNeeded: hash) & mask
         while true {
             let entry = entries[index]
             if entry.value == 0 { return nil }
-            if entry.key == key { return entry.value }
+            if entry.hash == hash && keys[index] == key { return entry.value }
             index = (index + 1) & mask
         }
     }
@@ -120,14 +125,16 @@ struct FlowTable {
     mutating func set(_ value: Int32, for key: FlowKey) {
         precondition(value != 0)
         if (count + 1) * 2 > entries.count { grow() }
-        var index = Int(truncatingIfNeeded: key.hashValue64) & mask
+        let hash = key.hashValue64
+        var index = Int(truncatingIfNeeded: hash) & mask
         while true {
             if entries[index].value == 0 {
-                entries[index] = Entry(key: key, value: value)
+                entries[index] = Entry(hash: hash, value: value)
+                keys[index] = key
                 count += 1
                 return
             }
-            if entries[index].key == key {
+            if entries[index].hash == hash && keys[index] == key {
                 entries[index].value = value
                 return
             }
@@ -137,10 +144,11 @@ struct FlowTable {
 
     /// Removes `key` (only when it maps to `expected`, if given).
     mutating func remove(_ key: FlowKey, ifValue expected: Int32? = nil) {
-        var index = Int(truncatingIfNeeded: key.hashValue64) & mask
+        let hash = key.hashValue64
+        var index = Int(truncatingIfNeeded: hash) & mask
         while true {
             if entries[index].value == 0 { return }
-            if entries[index].key == key { break }
+            if entries[index].hash == hash && keys[index] == key { break }
             index = (index + 1) & mask
         }
         if let expected, entries[index].value != expected { return }
@@ -148,10 +156,11 @@ struct FlowTable {
         var hole = index
         var next = (hole + 1) & mask
         while entries[next].value != 0 {
-            let home = Int(truncatingIfNeeded: entries[next].key.hashValue64) & mask
+            let home = Int(truncatingIfNeeded: entries[next].hash) & mask
             // Move `next` into the hole when its home is not in (hole, next] cyclically.
             if (hole - home) & mask < (next - home) & mask {
                 entries[hole] = entries[next]
+                keys[hole] = keys[next]
                 hole = next
             }
             next = (next + 1) & mask
@@ -161,12 +170,14 @@ struct FlowTable {
     }
 
     private mutating func grow() {
-        let old = entries
-        entries = [Entry](repeating: Entry(key: Self.emptyKey, value: 0), count: old.count * 2)
+        let oldEntries = entries
+        let oldKeys = keys
+        entries = [Entry](repeating: Entry(hash: 0, value: 0), count: oldEntries.count * 2)
+        keys = [FlowKey](repeating: Self.emptyKey, count: oldEntries.count * 2)
         mask = entries.count - 1
         count = 0
-        for entry in old where entry.value != 0 {
-            set(entry.value, for: entry.key)
+        for index in oldEntries.indices where oldEntries[index].value != 0 {
+            set(oldEntries[index].value, for: oldKeys[index])
         }
     }
 }

@@ -126,9 +126,34 @@ struct SMTPSession {
         self.aligned = !midstream
     }
 
-    /// Resets to a fresh connection, keeping the arrays' capacity.
-    mutating func reset(midstream: Bool) {
-        self = SMTPSession(maxLine: maxLine, maxBytes: maxBytes, midstream: midstream)
+    /// Working arrays a finished session hands to the next one (fewer allocations).
+    struct Scratch {
+        var steps: [StepRecord] = []
+        var replies: [ReplyRecord] = []
+        var clientArrivals: [Arrival] = []
+        var serverArrivals: [Arrival] = []
+    }
+
+    /// Moves the working arrays out (emptied, capacity kept); the session is done with them.
+    mutating func takeScratch() -> Scratch {
+        var scratch = Scratch()
+        swap(&scratch.steps, &steps)
+        swap(&scratch.replies, &replies)
+        swap(&scratch.clientArrivals, &client.arrivals)
+        swap(&scratch.serverArrivals, &server.arrivals)
+        scratch.steps.removeAll(keepingCapacity: true)
+        scratch.replies.removeAll(keepingCapacity: true)
+        scratch.clientArrivals.removeAll(keepingCapacity: true)
+        scratch.serverArrivals.removeAll(keepingCapacity: true)
+        return scratch
+    }
+
+    /// Uses arrays left by an earlier session (must be empty).
+    mutating func install(_ scratch: inout Scratch) {
+        swap(&scratch.steps, &steps)
+        swap(&scratch.replies, &replies)
+        swap(&scratch.clientArrivals, &client.arrivals)
+        swap(&scratch.serverArrivals, &server.arrivals)
     }
 
     /// The connection's start was seen after all (its SYN came later in the file than its
@@ -525,7 +550,8 @@ struct SMTPSession {
             }
             position = lf + 1
         }
-        return .notYet(resume: count)
+        // A final line feed may still be followed by a dot.
+        return .notYet(resume: count > start && bytes[count - 1] == SMTPText.lf ? count - 1 : count)
     }
 
     /// The size of `BDAT <size> [LAST]`.

@@ -1,7 +1,10 @@
 // Header decoding straight from libpcap's buffer: link layers, 802.1Q/QinQ tags, IPv4
-// (options, fragments), IPv6 (extension headers, fragments), TCP and UDP. Every read is
-// bounds-checked against the captured length; checksums are not verified (offloading leaves
-// outgoing packets with unfilled ones).
+// (options, fragments), IPv6 (extension headers, fragments), TCP and UDP. Checksums are not
+// verified (offloading leaves outgoing packets with unfilled ones).
+//
+// Bounds: every header is length-checked against the captured length before its fields are
+// read (the `guard … else { return malformed() }` lines); the multi-byte accessors repeat
+// the check only in debug builds (tests, fuzzing), `u8` and `payload` always.
 
 /// Big-endian reads from a captured packet, each checked against its length.
 @safe
@@ -23,25 +26,25 @@ struct RawPacket {
 
     @inline(__always)
     func u16(_ offset: Int) -> UInt16 {
-        precondition(offset >= 0 && offset + 2 <= count, "packet read out of bounds")
+        assert(offset >= 0 && offset + 2 <= count, "packet read out of bounds")
         return UInt16(bigEndian: unsafe bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
     }
 
     @inline(__always)
     func u32(_ offset: Int) -> UInt32 {
-        precondition(offset >= 0 && offset + 4 <= count, "packet read out of bounds")
+        assert(offset >= 0 && offset + 4 <= count, "packet read out of bounds")
         return UInt32(bigEndian: unsafe bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
     @inline(__always)
     func u32LittleEndian(_ offset: Int) -> UInt32 {
-        precondition(offset >= 0 && offset + 4 <= count, "packet read out of bounds")
+        assert(offset >= 0 && offset + 4 <= count, "packet read out of bounds")
         return UInt32(littleEndian: unsafe bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
     @inline(__always)
     func u64(_ offset: Int) -> UInt64 {
-        precondition(offset >= 0 && offset + 8 <= count, "packet read out of bounds")
+        assert(offset >= 0 && offset + 8 <= count, "packet read out of bounds")
         return UInt64(bigEndian: unsafe bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
