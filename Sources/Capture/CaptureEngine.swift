@@ -78,6 +78,9 @@ struct CaptureEngine {
 
     init(options: CaptureOptions) {
         self.options = options
+        self.builder = DialogueBuilder(limits: options.limits)
+        self.pool = options.reconstructionThreads > 0
+            ? ReconstructionPool(threads: options.reconstructionThreads, limits: options.limits) : nil
         for port in options.smtpPorts where port >= 0 && port < 65536 {
             smtpPortBits[port >> 6] |= 1 << UInt64(port & 63)
         }
@@ -246,20 +249,54 @@ struct CaptureEngine {
 
     // MARK: - Finishing connections
 
-    /// Finishes the connection in `slot` and queues its dialogue.
+    /// Finishes the connection in `slot` and queues its dialogue (or hands it to the
+    /// reconstruction threads).
     private mutating func finish(slot: Int, fallback: DialogueEnd, evictedByLimit: Bool = false, keepInTable: Bool = false) {
         guard var connection = connections[slot].take() else { return }
         freeSlots.append(Int32(slot))
         live -= 1
-        connection.finish()
         if !keepInTable {
             liveTable.remove(connection.key, ifValue: Int32(slot + 1))
             remember(connection)
         }
-        let dialogue = makeDialogue(&connection, fallback: fallback, evictedByLimit: evictedByLimit)
-        account(dialogue, connection: &connection)
-        ready.append(dialogue)
+        var context = FinishContext(
+            fallback: fallback, evictedByLimit: evictedByLimit, sourceFile: fileNames[connection.sourceFile])
+        if !ptr.isEmpty {
+            context.ptrA = ptr[builder.text(of: connection.key.a)]
+            context.ptrB = ptr[builder.text(of: connection.key.b)]
+        }
+        if pool != nil {
+            batch.append(PendingFinish(connection: connection, context: context))
+            if batch.count >= ReconstructionPool.batchSize { submitBatch(waitForAll: false) }
+            return
+        }
+        let finished = builder.build(&connection, context)
+        account(finished)
+        ready.append(finished.dialogue)
         if scratchPool.count < 64 { scratchPool.append(connection.sink.session.takeScratch()) }
+    }
+
+    /// Turns finished connections into dialogues.
+    private var builder: DialogueBuilder
+    /// Threads that build dialogues while reading goes on (nil: built here).
+    private let pool: ReconstructionPool?
+    private var batch: [PendingFinish] = []
+
+    /// Hands the current batch to the pool and collects the batches done (all of them, in order,
+    /// with `waitForAll`).
+    private mutating func submitBatch(waitForAll: Bool) {
+        guard let pool else { return }
+        if !batch.isEmpty {
+            pool.submit(batch)
+            batch = []
+            batch.reserveCapacity(ReconstructionPool.batchSize)
+        }
+        for done in pool.collect(waitForAll: waitForAll) {
+            for finished in done {
+                account(finished)
+                ready.append(finished.dialogue)
+            }
+        }
     }
 
     /// Working arrays of finished sessions, for new ones.
@@ -276,8 +313,8 @@ struct CaptureEngine {
         if old.valid { closedTable.remove(old.key, ifValue: Int32(index + 1)) }
         closed[index] = ClosedFlow(
             key: connection.key,
-            nextA: connection.a.next &+ (connection.a.finSeen ? 1 : 0),
-            nextB: connection.b.next &+ (connection.b.finSeen ? 1 : 0),
+            nextA: connection.a.highestSeq &+ (connection.a.finSeen ? 1 : 0),
+            nextB: connection.b.highestSeq &+ (connection.b.finSeen ? 1 : 0),
             knownA: connection.a.baseKnown, knownB: connection.b.baseKnown, time: now, valid: true)
         closedTable.set(Int32(index + 1), for: connection.key)
     }
@@ -319,6 +356,7 @@ struct CaptureEngine {
         for (_, slot) in open.sorted(by: { $0.0 < $1.0 }) {
             finish(slot: slot, fallback: .captureEnded)
         }
+        submitBatch(waitForAll: true)
         fragments.dropAll()
         summary.droppedFragments += fragments.dropped
         fragments.dropped = 0
@@ -330,136 +368,13 @@ struct CaptureEngine {
 
     // MARK: - Dialogues
 
-    /// Address texts already made: a small direct-mapped cache.
-    private var addressTexts = [(IPAddress, String)?](repeating: nil, count: 1024)
-
-    private mutating func text(of address: IPAddress) -> String {
-        let mixed = (address.lo ^ address.hi) &* 0x9E37_79B9_7F4A_7C15
-        let slot = Int(truncatingIfNeeded: mixed >> 54)
-        if let (cached, text) = addressTexts[slot], cached == address { return text }
-        let text = address.text
-        addressTexts[slot] = (address, text)
-        return text
-    }
-
-    private mutating func makeDialogue(_ connection: inout Connection, fallback: DialogueEnd, evictedByLimit: Bool) -> Dialogue {
-        let clientIsA = connection.sink.clientIsA ?? true
-        let key = connection.key
-        let client = Endpoint(ip: text(of: clientIsA ? key.a : key.b), port: Int(clientIsA ? key.aPort : key.bPort))
-        let server = Endpoint(ip: text(of: clientIsA ? key.b : key.a), port: Int(clientIsA ? key.bPort : key.aPort))
-        let clientStream = connection.sink.session.client.bytes
-        let serverStream = connection.sink.session.server.bytes
-        var greeting: ServerReply?
-        if case .reply(let index) = connection.sink.session.greeting {
-            greeting = connection.sink.session.makeReply(index, stream: serverStream)
-        }
-        let steps = connection.sink.session.makeSteps(client: clientStream, server: serverStream)
-        var unpaired: [ServerReply] = []
-        if !connection.sink.session.unpaired.isEmpty {
-            unpaired = connection.sink.session.unpaired.map { connection.sink.session.makeReply(Int($0), stream: serverStream) }
-        }
-        let clientSeen = clientIsA ? connection.a.seen : connection.b.seen
-        let serverSeen = clientIsA ? connection.b.seen : connection.a.seen
-        let serverSentPayload = clientIsA ? connection.b.sentPayload : connection.a.sentPayload
-        let problems = Self.problems(
-            &connection, clientSeen: clientSeen, serverSeen: serverSeen, unpaired: unpaired.count,
-            evictedByLimit: evictedByLimit, limits: limits)
-        let midstream = connection.sink.midstream
-        let earlyTalker = !midstream && serverSeen
-            && (connection.sink.session.clientSpokeEarly || (greeting == nil && !steps.isEmpty && !serverSentPayload))
-        return Dialogue(
-            index: connection.index, client: client, server: server, startTime: connection.startTime,
-            endTime: connection.endTime, greeting: greeting, steps: steps, unpairedReplies: unpaired,
-            end: connection.end(fallback: fallback), midstream: midstream, earlyTalker: earlyTalker,
-            encrypted: connection.sink.session.encrypted, problems: problems, sourceFile: fileNames[connection.sourceFile],
-            sourcePacket: connection.sourcePacket, clientPTR: ptr.isEmpty ? nil : ptr[client.ip],
-            clientStream: clientStream, serverStream: serverStream)
-    }
-
-    private static func problems(
-        _ connection: inout Connection, clientSeen: Bool, serverSeen: Bool, unpaired: Int,
-        evictedByLimit: Bool, limits: CaptureLimits
-    ) -> [DialogueProblem] {
-        var problems: [DialogueProblem] = []
-        if connection.sink.session.client.gaps.isEmpty && connection.sink.session.server.gaps.isEmpty
-            && connection.sink.session.limitsHit.isEmpty && !evictedByLimit && !connection.sink.midstream
-            && serverSeen && clientSeen && !connection.sink.session.encrypted && unpaired == 0
-            && !connection.sink.rolesGuessed && !connection.sink.session.unterminatedSeen
-        {
-            return problems
-        }
-        func total(_ stream: StreamBuffer, _ reason: GapReason) -> (bytes: Int64, gaps: Int) {
-            var bytes: Int64 = 0
-            var gaps = 0
-            for gap in stream.gaps where gap.reason == reason {
-                bytes += gap.lost
-                gaps += 1
-            }
-            return (bytes, gaps)
-        }
-        for (reason, kind, what) in [
-            (GapReason.lost, DialogueProblem.Kind.lostSegment, "not captured (lost packets)"),
-            (GapReason.snaplen, DialogueProblem.Kind.snaplen, "cut from packets captured shorter than they were (snaplen)"),
-        ] {
-            let client = total(connection.sink.session.client, reason)
-            let server = total(connection.sink.session.server, reason)
-            if client.gaps + server.gaps > 0 {
-                problems.append(
-                    DialogueProblem(
-                        kind: kind,
-                        message: "\(client.bytes + server.bytes) bytes \(what): client \(client.bytes) bytes in \(client.gaps) gaps, server \(server.bytes) bytes in \(server.gaps) gaps"))
-            }
-        }
-        var hit = connection.sink.session.limitsHit
-        if evictedByLimit { hit.insert(.liveConnections) }
-        for kind in CaptureLimits.Kind.allCases where hit.contains(kind) {
-            let value: Int
-            switch kind {
-            case .liveConnections: value = limits.maxLiveConnections
-            case .outOfOrderBytes: value = limits.maxOutOfOrderBytes
-            case .connectionBytes: value = limits.maxBytesPerConnection
-            case .lineLength: value = limits.maxLineLength
-            case .fragmentBytes: value = limits.maxFragmentBytes
-            case .ptrRecords: value = limits.maxPTRRecords
-            }
-            problems.append(
-                DialogueProblem(kind: .limit, limit: kind, message: "limit \(kind.rawValue) (\(value)) exceeded: \(kind.explanation)"))
-        }
-        if connection.sink.midstream {
-            let skippedBytes = connection.sink.session.skipped
-            let skipped = skippedBytes > 0 ? "; \(skippedBytes) client bytes before the first recognisable command were skipped" : ""
-            problems.append(
-                DialogueProblem(kind: .midstream, message: "the capture started after the connection opened (no SYN seen)\(skipped)"))
-        }
-        if !serverSeen && clientSeen {
-            problems.append(DialogueProblem(kind: .oneDirection, message: "one direction only: no packets from the server were captured"))
-        } else if !clientSeen && serverSeen {
-            problems.append(DialogueProblem(kind: .oneDirection, message: "one direction only: no packets from the client were captured"))
-        }
-        if connection.sink.session.encrypted {
-            problems.append(
-                DialogueProblem(
-                    kind: .encrypted,
-                    message: "unobservable (TLS): encrypted after STARTTLS; \(connection.sink.session.client.encryptedBytes) client and \(connection.sink.session.server.encryptedBytes) server bytes not analysed"))
-        }
-        if unpaired > 0 {
-            problems.append(DialogueProblem(kind: .unpairedReplies, message: "\(unpaired) server replies answer no captured command"))
-        }
-        if connection.sink.rolesGuessed {
-            problems.append(
-                DialogueProblem(kind: .rolesGuessed, message: "client and server could not be told apart; the lower port was taken as the server's"))
-        }
-        if connection.sink.session.unterminatedSeen {
-            problems.append(DialogueProblem(kind: .unterminated, message: "the connection ended inside a line (no line terminator)"))
-        }
-        return problems
-    }
-
-    private mutating func account(_ dialogue: Dialogue, connection: inout Connection) {
+    /// Adds a finished connection to the summary.
+    private mutating func account(_ finished: FinishedConnection) {
+        let dialogue = finished.dialogue
         summary.connections += 1
         if dialogue.problems.isEmpty { summary.completeConnections += 1 } else { summary.incompleteConnections += 1 }
         if dialogue.midstream { summary.midstreamConnections += 1 }
-        endCounts[Int(dialogue.end.index)] += 1
+        endCounts[dialogue.end.index] += 1
         if !dialogue.problems.isEmpty {
             var kinds = Set<DialogueProblem.Kind>()
             for problem in dialogue.problems {
@@ -469,17 +384,11 @@ struct CaptureEngine {
             for kind in kinds { summary.problems[kind, default: 0] += 1 }
         }
         summary.steps += dialogue.steps.count
-        summary.unobservableSteps += connection.sink.session.unobservableCount
-        summary.retransmittedSegments += connection.sink.counters.retransmitted
-        summary.outOfOrderSegments += connection.sink.counters.outOfOrder
-        for gap in connection.sink.session.client.gaps where gap.reason == .lost || gap.reason == .limit(.outOfOrderBytes) {
-            summary.gaps += 1
-            summary.lostBytes += Int(gap.lost)
-        }
-        for gap in connection.sink.session.server.gaps where gap.reason == .lost || gap.reason == .limit(.outOfOrderBytes) {
-            summary.gaps += 1
-            summary.lostBytes += Int(gap.lost)
-        }
+        summary.unobservableSteps += finished.unobservableSteps
+        summary.retransmittedSegments += finished.retransmittedSegments
+        summary.outOfOrderSegments += finished.outOfOrderSegments
+        summary.gaps += finished.gaps
+        summary.lostBytes += finished.lostBytes
     }
 
     /// Dialogues by how they ended, indexed like `DialogueEnd.allCases`.

@@ -43,6 +43,16 @@ struct TCPDirection {
     var sentPayload = false
     var pending: [PendingSegment] = []
     var pendingBytes = 0
+
+    /// The sequence number after the last byte seen (buffered segments included).
+    var highestSeq: UInt32 {
+        var highest = next
+        for segment in pending {
+            let end = segment.seq &+ UInt32(truncatingIfNeeded: segment.claimed)
+            if SMTPSession.before(highest, end) { highest = end }
+        }
+        return highest
+    }
 }
 
 /// Which side closed first.
