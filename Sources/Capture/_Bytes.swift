@@ -32,10 +32,10 @@ struct PayloadBytes: ByteSource {
     /// - Precondition: `base` points at `count` readable bytes for the view's lifetime.
     init(unsafeBase base: UnsafeRawPointer?, count: Int) {
         unsafe self.base = base
-        self.count = base == nil ? 0 : max(0, count)
+        self.count = unsafe base == nil ? 0 : max(0, count)
     }
 
-    static var empty: PayloadBytes { PayloadBytes(unsafeBase: nil, count: 0) }
+    static var empty: PayloadBytes { unsafe PayloadBytes(unsafeBase: nil, count: 0) }
 
     @inline(__always)
     subscript(_ index: Int) -> UInt8 {

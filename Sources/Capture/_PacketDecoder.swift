@@ -16,7 +16,7 @@ struct RawPacket {
     }
 
     @inline(__always)
-    var count: Int { bytes.count }
+    var count: Int { unsafe bytes.count }
 
     @inline(__always)
     func u8(_ offset: Int) -> UInt8 {
@@ -65,7 +65,7 @@ struct RawPacket {
 extension CaptureEngine {
     /// Decodes one captured record of link type `link`.
     mutating func decode(_ packet: PacketView, link: LinkKind) {
-        beginPacket(time: packet.time, capturedLength: packet.bytes.count)
+        beginPacket(time: packet.time, capturedLength: unsafe packet.bytes.count)
         let raw = unsafe RawPacket(packet.bytes)
         let wire = max(packet.wireLength, raw.count)
         var offset: Int
