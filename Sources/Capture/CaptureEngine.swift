@@ -41,7 +41,7 @@ struct ClosedFlow {
 struct CaptureEngine {
     /// Seconds a finished connection is remembered (Linux keeps TIME_WAIT for 60 s).
     static let closedMemory: Double = 120
-    static let closedCapacity = 1 << 16
+    static let closedCapacity = 1 << 13
     /// Seconds of capture time between sweeps for idle connections and stale fragments.
     static let sweepInterval: Double = 30
 
@@ -49,7 +49,10 @@ struct CaptureEngine {
     var limits: CaptureLimits { options.limits }
     private var smtpPortBits = [UInt64](repeating: 0, count: 1024)
 
-    private var table = FlowTable()
+    /// Live connections (slot + 1) and recently closed ones (ring index + 1), apart so that the
+    /// table used for nearly every packet stays small.
+    private var liveTable = FlowTable()
+    private var closedTable = FlowTable(capacity: 1024)
     private var connections: [Connection?] = []
     private var freeSlots: [Int32] = []
     private var live = 0
@@ -75,6 +78,9 @@ struct CaptureEngine {
 
     init(options: CaptureOptions) {
         self.options = options
+        self.builder = DialogueBuilder(limits: options.limits)
+        self.pool = options.reconstructionThreads > 0
+            ? ReconstructionPool(threads: options.reconstructionThreads, limits: options.limits) : nil
         for port in options.smtpPorts where port >= 0 && port < 65536 {
             smtpPortBits[port >> 6] |= 1 << UInt64(port & 63)
         }
@@ -134,7 +140,7 @@ struct CaptureEngine {
             source: source, sourcePort: sourcePort, destination: destination, destinationPort: destinationPort)
         let syn = flags & TCPFlags.syn != 0
         let synOnly = syn && flags & TCPFlags.ack == 0
-        if let value = table.value(for: key) {
+        if let value = lookup(key) {
             if value > 0 {
                 let slot = Int(value - 1)
                 if syn, startsNewConnection(slot: slot, fromA: fromA, seq: seq, synOnly: synOnly) {
@@ -154,7 +160,7 @@ struct CaptureEngine {
                     return
                 }
                 closed[index].valid = false
-                table.remove(key)
+                closedTable.remove(key)
                 guard syn || claimed > 0 else {
                     summary.retransmittedSegments += 1
                     return
@@ -169,12 +175,20 @@ struct CaptureEngine {
             }
             open(key: key, fromA: fromA, synOnly: synOnly, syn: syn, sourceSMTP: sourceSMTP, destinationSMTP: destinationSMTP)
         }
-        guard let value = table.value(for: key), value > 0 else { return }
+        guard let value = lookup(key), value > 0 else { return }
         let slot = Int(value - 1)
         connections[slot]!.segment(
             fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed,
             packet: packetNumber, time: time)
         if connections[slot]!.isFinished { finish(slot: slot, fallback: .captureEnded) }
+    }
+
+    /// The live slot + 1 (positive) or the closed-ring index, negated and minus one.
+    @inline(__always)
+    private func lookup(_ key: FlowKey) -> Int32? {
+        if let value = liveTable.value(for: key) { return value }
+        if closedTable.count > 0, let value = closedTable.value(for: key) { return -value }
+        return nil
     }
 
     /// A SYN on a live connection: a retransmitted SYN belongs to it; another starts a new one.
@@ -216,9 +230,10 @@ struct CaptureEngine {
         } else {
             clientIsA = nil
         }
-        let connection = Connection(
+        var connection = Connection(
             key: key, index: nextIndex, clientIsA: clientIsA, midstream: !syn, time: time,
             sourceFile: fileIndex, sourcePacket: filePacket, limits: limits)
+        if var scratch = scratchPool.popLast() { connection.sink.session.install(&scratch) }
         nextIndex += 1
         let slot: Int
         if let free = freeSlots.popLast() {
@@ -229,25 +244,63 @@ struct CaptureEngine {
             connections.append(connection)
         }
         live += 1
-        table.set(Int32(slot + 1), for: key)
+        liveTable.set(Int32(slot + 1), for: key)
     }
 
     // MARK: - Finishing connections
 
-    /// Finishes the connection in `slot` and queues its dialogue.
+    /// Finishes the connection in `slot` and queues its dialogue (or hands it to the
+    /// reconstruction threads).
     private mutating func finish(slot: Int, fallback: DialogueEnd, evictedByLimit: Bool = false, keepInTable: Bool = false) {
-        guard var connection = connections[slot] else { return }
-        connections[slot] = nil
+        guard var connection = connections[slot].take() else { return }
         freeSlots.append(Int32(slot))
         live -= 1
-        connection.finish()
         if !keepInTable {
+            liveTable.remove(connection.key, ifValue: Int32(slot + 1))
             remember(connection)
         }
-        let dialogue = makeDialogue(connection, fallback: fallback, evictedByLimit: evictedByLimit)
-        account(dialogue, connection: connection)
-        ready.append(dialogue)
+        var context = FinishContext(
+            fallback: fallback, evictedByLimit: evictedByLimit, sourceFile: fileNames[connection.sourceFile])
+        if !ptr.isEmpty {
+            context.ptrA = ptr[builder.text(of: connection.key.a)]
+            context.ptrB = ptr[builder.text(of: connection.key.b)]
+        }
+        if pool != nil {
+            batch.append(PendingFinish(connection: connection, context: context))
+            if batch.count >= ReconstructionPool.batchSize { submitBatch(waitForAll: false) }
+            return
+        }
+        let finished = builder.build(&connection, context)
+        account(finished)
+        ready.append(finished.dialogue)
+        if scratchPool.count < 64 { scratchPool.append(connection.sink.session.takeScratch()) }
     }
+
+    /// Turns finished connections into dialogues.
+    private var builder: DialogueBuilder
+    /// Threads that build dialogues while reading goes on (nil: built here).
+    private let pool: ReconstructionPool?
+    private var batch: [PendingFinish] = []
+
+    /// Hands the current batch to the pool and collects the batches done (all of them, in order,
+    /// with `waitForAll`).
+    private mutating func submitBatch(waitForAll: Bool) {
+        guard let pool else { return }
+        if !batch.isEmpty {
+            pool.submit(batch)
+            batch = []
+            batch.reserveCapacity(ReconstructionPool.batchSize)
+        }
+        for done in pool.collect(waitForAll: waitForAll) {
+            for finished in done {
+                account(finished)
+                ready.append(finished.dialogue)
+            }
+        }
+    }
+
+    /// Working arrays of finished sessions, for new ones.
+    private var scratchPool: [SMTPSession.Scratch] = []
 
     /// Replaces the table entry with a closed-flow record.
     private mutating func remember(_ connection: Connection) {
@@ -257,13 +310,13 @@ struct CaptureEngine {
         let index = closedNext
         closedNext = (closedNext + 1) % Self.closedCapacity
         let old = closed[index]
-        if old.valid { table.remove(old.key, ifValue: Int32(-index - 1)) }
+        if old.valid { closedTable.remove(old.key, ifValue: Int32(index + 1)) }
         closed[index] = ClosedFlow(
             key: connection.key,
-            nextA: connection.a.next &+ (connection.a.finSeen ? 1 : 0),
-            nextB: connection.b.next &+ (connection.b.finSeen ? 1 : 0),
+            nextA: connection.a.highestSeq &+ (connection.a.finSeen ? 1 : 0),
+            nextB: connection.b.highestSeq &+ (connection.b.finSeen ? 1 : 0),
             knownA: connection.a.baseKnown, knownB: connection.b.baseKnown, time: now, valid: true)
-        table.set(Int32(-index - 1), for: connection.key)
+        closedTable.set(Int32(index + 1), for: connection.key)
     }
 
     /// Flushes the least recently active eighth of the live connections (the limit was hit).
@@ -303,6 +356,7 @@ struct CaptureEngine {
         for (_, slot) in open.sorted(by: { $0.0 < $1.0 }) {
             finish(slot: slot, fallback: .captureEnded)
         }
+        submitBatch(waitForAll: true)
         fragments.dropAll()
         summary.droppedFragments += fragments.dropped
         fragments.dropped = 0
@@ -314,131 +368,39 @@ struct CaptureEngine {
 
     // MARK: - Dialogues
 
-    private func makeDialogue(_ connection: Connection, fallback: DialogueEnd, evictedByLimit: Bool) -> Dialogue {
-        let clientIsA = connection.clientIsA ?? true
-        let key = connection.key
-        let clientAddress = clientIsA ? key.a : key.b
-        let serverAddress = clientIsA ? key.b : key.a
-        let client = Endpoint(ip: clientAddress.text, port: Int(clientIsA ? key.aPort : key.bPort))
-        let server = Endpoint(ip: serverAddress.text, port: Int(clientIsA ? key.bPort : key.aPort))
-        let session = connection.session
-        let clientStream = session.client.bytes
-        let serverStream = session.server.bytes
-        var greeting: ServerReply?
-        if case .reply(let index) = session.greeting { greeting = session.makeReply(index, stream: serverStream) }
-        let steps = session.makeSteps(client: clientStream, server: serverStream)
-        let unpaired = session.unpaired.map { session.makeReply(Int($0), stream: serverStream) }
-        let clientSide = clientIsA ? connection.a : connection.b
-        let serverSide = clientIsA ? connection.b : connection.a
-        let problems = Self.problems(
-            connection, clientSide: clientSide, serverSide: serverSide, unpaired: unpaired.count,
-            evictedByLimit: evictedByLimit, limits: limits)
-        let earlyTalker = !connection.midstream && serverSide.seen
-            && (session.clientSpokeEarly || (greeting == nil && !steps.isEmpty && !serverSide.sentPayload))
-        return Dialogue(
-            index: connection.index, client: client, server: server, startTime: connection.startTime,
-            endTime: connection.endTime, greeting: greeting, steps: steps, unpairedReplies: unpaired,
-            end: connection.end(fallback: fallback), midstream: connection.midstream, earlyTalker: earlyTalker,
-            encrypted: session.encrypted, problems: problems, sourceFile: fileNames[connection.sourceFile],
-            sourcePacket: connection.sourcePacket, clientPTR: ptr[client.ip],
-            clientStream: clientStream, serverStream: serverStream)
-    }
-
-    private static func problems(
-        _ connection: Connection, clientSide: TCPDirection, serverSide: TCPDirection, unpaired: Int,
-        evictedByLimit: Bool, limits: CaptureLimits
-    ) -> [DialogueProblem] {
-        let session = connection.session
-        var problems: [DialogueProblem] = []
-        func total(_ stream: StreamBuffer, _ reason: GapReason) -> (bytes: Int64, gaps: Int) {
-            var bytes: Int64 = 0
-            var gaps = 0
-            for gap in stream.gaps where gap.reason == reason {
-                bytes += gap.lost
-                gaps += 1
-            }
-            return (bytes, gaps)
-        }
-        for (reason, kind, what) in [
-            (GapReason.lost, DialogueProblem.Kind.lostSegment, "not captured (lost packets)"),
-            (GapReason.snaplen, DialogueProblem.Kind.snaplen, "cut from packets captured shorter than they were (snaplen)"),
-        ] {
-            let client = total(session.client, reason)
-            let server = total(session.server, reason)
-            if client.gaps + server.gaps > 0 {
-                problems.append(
-                    DialogueProblem(
-                        kind: kind,
-                        message: "\(client.bytes + server.bytes) bytes \(what): client \(client.bytes) bytes in \(client.gaps) gaps, server \(server.bytes) bytes in \(server.gaps) gaps"))
-            }
-        }
-        var hit = session.limitsHit
-        if evictedByLimit { hit.insert(.liveConnections) }
-        for kind in CaptureLimits.Kind.allCases where hit.contains(kind) {
-            let value: Int
-            switch kind {
-            case .liveConnections: value = limits.maxLiveConnections
-            case .outOfOrderBytes: value = limits.maxOutOfOrderBytes
-            case .connectionBytes: value = limits.maxBytesPerConnection
-            case .lineLength: value = limits.maxLineLength
-            case .fragmentBytes: value = limits.maxFragmentBytes
-            case .ptrRecords: value = limits.maxPTRRecords
-            }
-            problems.append(
-                DialogueProblem(kind: .limit, limit: kind, message: "limit \(kind.rawValue) (\(value)) exceeded: \(kind.explanation)"))
-        }
-        if connection.midstream {
-            let skipped = session.skipped > 0 ? "; \(session.skipped) client bytes before the first recognisable command were skipped" : ""
-            problems.append(
-                DialogueProblem(kind: .midstream, message: "the capture started after the connection opened (no SYN seen)\(skipped)"))
-        }
-        if !serverSide.seen && clientSide.seen {
-            problems.append(DialogueProblem(kind: .oneDirection, message: "one direction only: no packets from the server were captured"))
-        } else if !clientSide.seen && serverSide.seen {
-            problems.append(DialogueProblem(kind: .oneDirection, message: "one direction only: no packets from the client were captured"))
-        }
-        if session.encrypted {
-            problems.append(
-                DialogueProblem(
-                    kind: .encrypted,
-                    message: "unobservable (TLS): encrypted after STARTTLS; \(session.client.encryptedBytes) client and \(session.server.encryptedBytes) server bytes not analysed"))
-        }
-        if unpaired > 0 {
-            problems.append(DialogueProblem(kind: .unpairedReplies, message: "\(unpaired) server replies answer no captured command"))
-        }
-        if connection.rolesGuessed {
-            problems.append(
-                DialogueProblem(kind: .rolesGuessed, message: "client and server could not be told apart; the lower port was taken as the server's"))
-        }
-        if session.steps.contains(where: { $0.unobservable == .unterminated })
-            || session.replies.contains(where: { $0.unterminated })
-        {
-            problems.append(DialogueProblem(kind: .unterminated, message: "the connection ended inside a line (no line terminator)"))
-        }
-        return problems
-    }
-
-    private mutating func account(_ dialogue: Dialogue, connection: Connection) {
+    /// Adds a finished connection to the summary.
+    private mutating func account(_ finished: FinishedConnection) {
+        let dialogue = finished.dialogue
         summary.connections += 1
-        if dialogue.isComplete { summary.completeConnections += 1 } else { summary.incompleteConnections += 1 }
+        if dialogue.problems.isEmpty { summary.completeConnections += 1 } else { summary.incompleteConnections += 1 }
         if dialogue.midstream { summary.midstreamConnections += 1 }
-        summary.ends[dialogue.end, default: 0] += 1
-        var kinds = Set<DialogueProblem.Kind>()
-        for problem in dialogue.problems {
-            kinds.insert(problem.kind)
-            if let limit = problem.limit { summary.limitsHit[limit, default: 0] += 1 }
-        }
-        for kind in kinds { summary.problems[kind, default: 0] += 1 }
-        summary.steps += dialogue.steps.count
-        summary.unobservableSteps += dialogue.unobservableSteps
-        summary.retransmittedSegments += connection.counters.retransmitted
-        summary.outOfOrderSegments += connection.counters.outOfOrder
-        for stream in [connection.session.client, connection.session.server] {
-            for gap in stream.gaps where gap.reason == .lost || gap.reason == .limit(.outOfOrderBytes) {
-                summary.gaps += 1
-                summary.lostBytes += Int(gap.lost)
+        endCounts[dialogue.end.index] += 1
+        if !dialogue.problems.isEmpty {
+            var kinds = Set<DialogueProblem.Kind>()
+            for problem in dialogue.problems {
+                kinds.insert(problem.kind)
+                if let limit = problem.limit { summary.limitsHit[limit, default: 0] += 1 }
             }
+            for kind in kinds { summary.problems[kind, default: 0] += 1 }
         }
+        summary.steps += dialogue.steps.count
+        summary.unobservableSteps += finished.unobservableSteps
+        summary.retransmittedSegments += finished.retransmittedSegments
+        summary.outOfOrderSegments += finished.outOfOrderSegments
+        summary.gaps += finished.gaps
+        summary.lostBytes += finished.lostBytes
+    }
+
+    /// Dialogues by how they ended, indexed like `DialogueEnd.allCases`.
+    private var endCounts = [Int](repeating: 0, count: DialogueEnd.allCases.count)
+
+    /// Moves the end counts into the summary.
+    mutating func finalizeSummary() {
+        for (index, end) in DialogueEnd.allCases.enumerated() where endCounts[index] > 0 {
+            summary.ends[end, default: 0] += endCounts[index]
+            endCounts[index] = 0
+        }
+        summary.ptrRecords = ptr
     }
 
     // MARK: - Fragments
@@ -521,5 +483,4 @@ struct CaptureEngine {
         if flags & (TCPFlags.rst | TCPFlags.fin) != 0 { dnsStreams[key] = nil }
     }
 
-    var ptrRecords: [String: [String]] { ptr }
 }

@@ -68,15 +68,20 @@ public struct CaptureOptions: Sendable {
     /// Capture seconds after which a connection without any packet is flushed (`.evicted`);
     /// 0 disables. qmail-smtpd gives up on a silent client after 1200 s.
     public var idleTimeout: Double
+    /// Threads that reconstruct the dialogues of finished connections while the reading thread
+    /// goes on with the next packets (0: the reading thread does everything). The dialogues,
+    /// their order and the summary are the same whatever the number.
+    public var reconstructionThreads: Int
 
     public init(
         smtpPorts: Set<Int> = [25, 587, 2525], filter: String? = nil, limits: CaptureLimits = .init(),
-        parseDNS: Bool = true, idleTimeout: Double = 1800
+        parseDNS: Bool = true, idleTimeout: Double = 1800, reconstructionThreads: Int = 0
     ) {
         self.smtpPorts = smtpPorts
         self.filter = filter
         self.limits = limits
         self.parseDNS = parseDNS
         self.idleTimeout = idleTimeout
+        self.reconstructionThreads = max(0, reconstructionThreads)
     }
 }

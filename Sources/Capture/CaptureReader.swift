@@ -106,15 +106,17 @@ public struct CaptureReader: Sendable {
     }
 
     private func deliver(_ engine: inout CaptureEngine, _ onDialogue: (Dialogue) throws -> Void) throws {
-        let ready = engine.ready
-        engine.ready.removeAll(keepingCapacity: true)
-        for dialogue in ready { try onDialogue(dialogue) }
+        var ready: [Dialogue] = []
+        swap(&ready, &engine.ready)
+        for index in ready.indices { try onDialogue(ready[index]) }
+        ready.removeAll(keepingCapacity: true)
+        swap(&ready, &engine.ready)
     }
 
     private func finish(_ engine: inout CaptureEngine, onDialogue: (Dialogue) throws -> Void) throws -> CaptureSummary {
         engine.finishAll()
         try deliver(&engine, onDialogue)
-        engine.summary.ptrRecords = engine.ptrRecords
+        engine.finalizeSummary()
         return engine.summary
     }
 }

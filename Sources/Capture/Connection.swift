@@ -43,6 +43,16 @@ struct TCPDirection {
     var sentPayload = false
     var pending: [PendingSegment] = []
     var pendingBytes = 0
+
+    /// The sequence number after the last byte seen (buffered segments included).
+    var highestSeq: UInt32 {
+        var highest = next
+        for segment in pending {
+            let end = segment.seq &+ UInt32(truncatingIfNeeded: segment.claimed)
+            if SMTPSession.before(highest, end) { highest = end }
+        }
+        return highest
+    }
 }
 
 /// Which side closed first.
@@ -66,27 +76,103 @@ struct ReassemblyCounters {
     var outOfOrder = 0
 }
 
-struct Connection {
-    var key: FlowKey
-    var index: Int
+/// Where a connection's in-order bytes go: the SMTP session once the roles are known, held
+/// until then (both ports are SMTP ports and no SYN was seen).
+struct StreamSink {
+    var session: SMTPSession
     /// Nil while the roles are unknown.
     var clientIsA: Bool?
     var rolesGuessed = false
+    var midstream: Bool
+    var held: [HeldChunk] = []
+    var heldBytes = 0
+    var maxOutOfOrder: Int
+    var aPort: UInt16
+    var bPort: UInt16
+    var counters = ReassemblyCounters()
+
+    mutating func data<S: ByteSource>(fromA: Bool, _ source: S, _ range: Range<Int>, arrival: Arrival) {
+        guard let clientIsA else {
+            var bytes: [UInt8] = []
+            source.append(range, to: &bytes)
+            held.append(HeldChunk(fromA: fromA, bytes: bytes, lost: 0, reason: .lost, arrival: arrival))
+            heldBytes += bytes.count
+            resolveRoles(final: false)
+            return
+        }
+        if fromA == clientIsA {
+            session.clientSent(source, range, arrival: arrival)
+        } else {
+            session.serverSent(source, range, arrival: arrival)
+        }
+    }
+
+    mutating func lost(fromA: Bool, _ count: Int64, reason: GapReason) {
+        guard let clientIsA else {
+            held.append(HeldChunk(fromA: fromA, bytes: [], lost: count, reason: reason, arrival: Arrival(at: 0, packet: 0, time: 0, ack: 0, hasAck: false)))
+            return
+        }
+        if fromA == clientIsA {
+            session.clientLost(count, reason: reason)
+        } else {
+            session.serverLost(count, reason: reason)
+        }
+    }
+
+    /// Notes where a side's stream starts (the server's acknowledgements refer to the client's).
+    mutating func noteBase(fromA: Bool, _ base: UInt32) {
+        if session.clientBase == nil, let clientIsA, clientIsA == fromA { session.clientBase = base }
+    }
+
+    /// Decides the roles from the first data of each side: a reply code (`220 `, `250-`) marks
+    /// the server, a known verb the client.
+    mutating func resolveRoles(final: Bool) {
+        guard clientIsA == nil else { return }
+        var decided: Bool?
+        for fromA in [true, false] {
+            guard let first = held.first(where: { $0.fromA == fromA }), first.lost == 0, !first.bytes.isEmpty else { continue }
+            let end = first.bytes.firstIndex(of: SMTPText.lf).map { $0 + 1 } ?? first.bytes.count
+            if SMTPText.replyCode(first.bytes, 0..<end) != nil {
+                decided = !fromA
+                break
+            }
+            if SMTPVerb.of(first.bytes, 0..<end) != .other {
+                decided = fromA
+                break
+            }
+        }
+        if decided == nil && (final || heldBytes > maxOutOfOrder) {
+            // No evidence: the lower port is taken as the server's.
+            decided = aPort > bPort
+            rolesGuessed = true
+        }
+        guard let decided else { return }
+        clientIsA = decided
+        let chunks = held
+        held = []
+        heldBytes = 0
+        for chunk in chunks {
+            if chunk.bytes.isEmpty {
+                lost(fromA: chunk.fromA, chunk.lost, reason: chunk.reason)
+            } else {
+                data(fromA: chunk.fromA, chunk.bytes, 0..<chunk.bytes.count, arrival: chunk.arrival)
+            }
+        }
+    }
+}
+
+struct Connection {
+    var key: FlowKey
+    var index: Int
     var a = TCPDirection()
     var b = TCPDirection()
-    var session: SMTPSession
-    var midstream: Bool
+    var sink: StreamSink
     var startTime: Double
     var endTime: Double
     var lastActivity: Double
     var sourceFile: Int
     var sourcePacket: Int
     var closeEvent: CloseEvent?
-    var held: [HeldChunk] = []
-    var heldBytes = 0
-    var maxOutOfOrder: Int
-    var counters = ReassemblyCounters()
-    var outOfOrderLimitHit = false
 
     init(
         key: FlowKey, index: Int, clientIsA: Bool?, midstream: Bool, time: Double,
@@ -94,17 +180,18 @@ struct Connection {
     ) {
         self.key = key
         self.index = index
-        self.clientIsA = clientIsA
-        self.midstream = midstream
         self.startTime = time
         self.endTime = time
         self.lastActivity = time
         self.sourceFile = sourceFile
         self.sourcePacket = sourcePacket
-        self.maxOutOfOrder = limits.maxOutOfOrderBytes
-        self.session = SMTPSession(
-            maxLine: limits.maxLineLength, maxBytes: limits.maxBytesPerConnection, midstream: midstream)
+        self.sink = StreamSink(
+            session: SMTPSession(maxLine: limits.maxLineLength, maxBytes: limits.maxBytesPerConnection, midstream: midstream),
+            clientIsA: clientIsA, midstream: midstream, maxOutOfOrder: limits.maxOutOfOrderBytes,
+            aPort: key.aPort, bPort: key.bPort)
     }
+
+    var clientIsA: Bool? { sink.clientIsA }
 
     /// Both directions closed, or a reset: nothing more will come.
     var isFinished: Bool {
@@ -118,28 +205,20 @@ struct Connection {
         fromA: Bool, seq: UInt32, ack: UInt32, flags: UInt8, payload: S, claimed: Int,
         packet: Int, time: Double
     ) {
-        startTime = min(startTime, time)
-        endTime = max(endTime, time)
-        lastActivity = max(lastActivity, time)
-        let hasAck = flags & TCPFlags.ack != 0
-        let arrival = Arrival(at: 0, packet: packet, time: time, ack: ack, hasAck: hasAck)
-        // The direction is moved out while it is processed (no copy, no overlapping access).
-        var direction = TCPDirection()
-        if fromA { swap(&direction, &a) } else { swap(&direction, &b) }
-        process(&direction, fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed, arrival: arrival)
-        if fromA { swap(&direction, &a) } else { swap(&direction, &b) }
-        updateClientBase()
+        if time < startTime { startTime = time }
+        if time > endTime { endTime = time }
+        lastActivity = endTime
+        let arrival = Arrival(at: 0, packet: packet, time: time, ack: ack, hasAck: flags & TCPFlags.ack != 0)
+        if fromA {
+            Self.process(&a, &sink, &closeEvent, fromA: true, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed, arrival: arrival)
+        } else {
+            Self.process(&b, &sink, &closeEvent, fromA: false, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed, arrival: arrival)
+        }
     }
 
-    private mutating func updateClientBase() {
-        guard session.clientBase == nil, let clientIsA else { return }
-        let client = clientIsA ? a : b
-        if client.baseKnown { session.clientBase = client.base }
-    }
-
-    private mutating func process<S: ByteSource>(
-        _ direction: inout TCPDirection, fromA: Bool, seq: UInt32, ack: UInt32, flags: UInt8,
-        payload: S, claimed: Int, arrival: Arrival
+    private static func process<S: ByteSource>(
+        _ direction: inout TCPDirection, _ sink: inout StreamSink, _ closeEvent: inout CloseEvent?,
+        fromA: Bool, seq: UInt32, ack: UInt32, flags: UInt8, payload: S, claimed: Int, arrival: Arrival
     ) {
         direction.seen = true
         if flags & TCPFlags.ack != 0 {
@@ -162,8 +241,9 @@ struct Connection {
                 direction.baseKnown = true
                 direction.base = dataSeq
                 direction.next = dataSeq
+                sink.noteBase(fromA: fromA, dataSeq)
             }
-            if late && midstream && session.startFromBeginning() { midstream = false }
+            if late && sink.midstream && sink.session.startFromBeginning() { sink.midstream = false }
         }
         if claimed > 0 {
             direction.sentPayload = true
@@ -172,8 +252,8 @@ struct Connection {
                 direction.base = dataSeq
                 direction.next = dataSeq
             }
-            if session.clientBase == nil, let clientIsA, clientIsA == fromA { session.clientBase = direction.base }
-            deliver(&direction, fromA: fromA, seq: dataSeq, payload: payload, claimed: claimed, arrival: arrival)
+            sink.noteBase(fromA: fromA, direction.base)
+            deliver(&direction, &sink, fromA: fromA, seq: dataSeq, payload: payload, claimed: claimed, arrival: arrival)
         }
         if flags & TCPFlags.fin != 0 {
             if !direction.baseKnown {
@@ -190,64 +270,59 @@ struct Connection {
         checkFin(&direction)
     }
 
-    private func checkFin(_ direction: inout TCPDirection) {
+    private static func checkFin(_ direction: inout TCPDirection) {
         if direction.finSeen && !direction.closed && direction.next == direction.finSeq && direction.pending.isEmpty {
             direction.closed = true
         }
     }
 
     /// Delivers bytes `[seq, seq + claimed)` of which `payload` holds the captured first part.
-    private mutating func deliver<S: ByteSource>(
-        _ direction: inout TCPDirection, fromA: Bool, seq: UInt32, payload: S, claimed: Int, arrival: Arrival
+    private static func deliver<S: ByteSource>(
+        _ direction: inout TCPDirection, _ sink: inout StreamSink, fromA: Bool, seq: UInt32, payload: S,
+        claimed: Int, arrival: Arrival
     ) {
         let offset = Int64(Int32(bitPattern: seq &- direction.next))
         if offset <= 0 {
             let skip = Int(-offset)
             if skip >= claimed {
-                counters.retransmitted += 1
+                sink.counters.retransmitted += 1
                 return
             }
             let captured = payload.count
             if skip < captured {
-                sink(fromA: fromA, payload, skip..<captured, arrival: arrival)
+                sink.data(fromA: fromA, payload, skip..<captured, arrival: arrival)
             }
             let have = max(skip, captured)
             if claimed > have {
-                lose(fromA: fromA, Int64(claimed - have), reason: .snaplen)
+                sink.lost(fromA: fromA, Int64(claimed - have), reason: .snaplen)
             }
             direction.next = seq &+ UInt32(truncatingIfNeeded: claimed)
-            drain(&direction, fromA: fromA)
+            if !direction.pending.isEmpty { drain(&direction, &sink, fromA: fromA) }
             return
         }
         // Ahead of the next expected byte: keep it until the missing bytes arrive.
-        counters.outOfOrder += 1
-        let segment = PendingSegment(
-            seq: seq, bytes: copy(payload), claimed: claimed, arrival: arrival)
+        sink.counters.outOfOrder += 1
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(payload.count)
+        payload.append(0..<payload.count, to: &bytes)
+        let segment = PendingSegment(seq: seq, bytes: bytes, claimed: claimed, arrival: arrival)
         var position = direction.pending.count
         while position > 0 && SMTPSession.before(seq, direction.pending[position - 1].seq) { position -= 1 }
         direction.pending.insert(segment, at: position)
         direction.pendingBytes += segment.bytes.count
-        while direction.pendingBytes > maxOutOfOrder, let first = direction.pending.first {
+        while direction.pendingBytes > sink.maxOutOfOrder, let first = direction.pending.first {
             // Too much waiting: declare the missing bytes lost.
-            outOfOrderLimitHit = true
             let missing = Int64(Int32(bitPattern: first.seq &- direction.next))
             if missing > 0 {
-                lose(fromA: fromA, missing, reason: .limit(.outOfOrderBytes))
+                sink.lost(fromA: fromA, missing, reason: .limit(.outOfOrderBytes))
                 direction.next = first.seq
             }
-            drain(&direction, fromA: fromA)
+            drain(&direction, &sink, fromA: fromA)
         }
     }
 
-    private func copy<S: ByteSource>(_ payload: S) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(payload.count)
-        payload.append(0..<payload.count, to: &bytes)
-        return bytes
-    }
-
     /// Delivers buffered segments that are now in order.
-    private mutating func drain(_ direction: inout TCPDirection, fromA: Bool) {
+    private static func drain(_ direction: inout TCPDirection, _ sink: inout StreamSink, fromA: Bool) {
         while let first = direction.pending.first,
             Int32(bitPattern: first.seq &- direction.next) <= 0
         {
@@ -255,15 +330,15 @@ struct Connection {
             direction.pendingBytes -= first.bytes.count
             let skip = Int(-Int64(Int32(bitPattern: first.seq &- direction.next)))
             if skip >= first.claimed {
-                counters.retransmitted += 1
+                sink.counters.retransmitted += 1
                 continue
             }
             if skip < first.bytes.count {
-                sink(fromA: fromA, first.bytes, skip..<first.bytes.count, arrival: first.arrival)
+                sink.data(fromA: fromA, first.bytes, skip..<first.bytes.count, arrival: first.arrival)
             }
             let have = max(skip, first.bytes.count)
             if first.claimed > have {
-                lose(fromA: fromA, Int64(first.claimed - have), reason: .snaplen)
+                sink.lost(fromA: fromA, Int64(first.claimed - have), reason: .snaplen)
             }
             direction.next = first.seq &+ UInt32(truncatingIfNeeded: first.claimed)
         }
@@ -271,84 +346,14 @@ struct Connection {
     }
 
     /// At the end: buffered segments are delivered with the missing bytes declared lost.
-    private mutating func flush(_ direction: inout TCPDirection, fromA: Bool) {
+    private static func flush(_ direction: inout TCPDirection, _ sink: inout StreamSink, fromA: Bool) {
         while let first = direction.pending.first {
             let missing = Int64(Int32(bitPattern: first.seq &- direction.next))
             if missing > 0 {
-                lose(fromA: fromA, missing, reason: .lost)
+                sink.lost(fromA: fromA, missing, reason: .lost)
                 direction.next = first.seq
             }
-            drain(&direction, fromA: fromA)
-        }
-    }
-
-    // MARK: - Roles
-
-    private mutating func sink<S: ByteSource>(fromA: Bool, _ source: S, _ range: Range<Int>, arrival: Arrival) {
-        guard let clientIsA else {
-            var bytes: [UInt8] = []
-            source.append(range, to: &bytes)
-            held.append(HeldChunk(fromA: fromA, bytes: bytes, lost: 0, reason: .lost, arrival: arrival))
-            heldBytes += bytes.count
-            resolveRoles(final: false)
-            return
-        }
-        if fromA == clientIsA {
-            session.clientSent(source, range, arrival: arrival)
-        } else {
-            session.serverSent(source, range, arrival: arrival)
-        }
-    }
-
-    private mutating func lose(fromA: Bool, _ count: Int64, reason: GapReason) {
-        guard let clientIsA else {
-            held.append(HeldChunk(fromA: fromA, bytes: [], lost: count, reason: reason, arrival: Arrival(at: 0, packet: 0, time: 0, ack: 0, hasAck: false)))
-            return
-        }
-        if fromA == clientIsA {
-            session.clientLost(count, reason: reason)
-        } else {
-            session.serverLost(count, reason: reason)
-        }
-    }
-
-    /// Decides the roles from the first data of each side: a reply code (`220 `, `250-`) marks
-    /// the server, a known verb the client.
-    private mutating func resolveRoles(final: Bool) {
-        guard clientIsA == nil else { return }
-        var decided: Bool?
-        for fromA in [true, false] {
-            guard let first = held.first(where: { $0.fromA == fromA }), first.lost == 0, !first.bytes.isEmpty else { continue }
-            let end = first.bytes.firstIndex(of: SMTPText.lf).map { $0 + 1 } ?? first.bytes.count
-            if SMTPText.replyCode(first.bytes, 0..<end) != nil {
-                decided = !fromA
-                break
-            }
-            if SMTPVerb.of(first.bytes, 0..<end) != .other {
-                decided = fromA
-                break
-            }
-        }
-        if decided == nil && (final || heldBytes > maxOutOfOrder) {
-            // No evidence: the lower port is taken as the server's.
-            decided = key.aPort > key.bPort
-            rolesGuessed = true
-        }
-        guard let decided else { return }
-        setRoles(clientIsA: decided)
-    }
-
-    mutating func setRoles(clientIsA: Bool) {
-        self.clientIsA = clientIsA
-        let chunks = held
-        held = []
-        heldBytes = 0
-        for chunk in chunks {
-            if chunk.bytes.isEmpty {
-                lose(fromA: chunk.fromA, chunk.lost, reason: chunk.reason)
-            } else {
-                sink(fromA: chunk.fromA, chunk.bytes, 0..<chunk.bytes.count, arrival: chunk.arrival)
-            }
+            drain(&direction, &sink, fromA: fromA)
         }
     }
 
@@ -357,21 +362,17 @@ struct Connection {
     /// Finishes the connection: flushes buffered data, detects data the capture missed at the
     /// end (acknowledged by the other side but never seen) and resolves the dialogue.
     mutating func finish() {
-        if clientIsA == nil { resolveRoles(final: true) }
-        for fromA in [true, false] {
-            var direction = TCPDirection()
-            if fromA { swap(&direction, &a) } else { swap(&direction, &b) }
-            flush(&direction, fromA: fromA)
-            if fromA { swap(&direction, &a) } else { swap(&direction, &b) }
-        }
-        guard let clientIsA else { return }
-        updateClientBase()
+        if sink.clientIsA == nil { sink.resolveRoles(final: true) }
+        Self.flush(&a, &sink, fromA: true)
+        Self.flush(&b, &sink, fromA: false)
+        guard let clientIsA = sink.clientIsA else { return }
         let client = clientIsA ? a : b
         let server = clientIsA ? b : a
-        let serverMissing = Self.unseenTail(of: server, ackedBy: client, delivered: session.server.absEnd + session.server.encryptedBytes)
-        let clientMissing = Self.unseenTail(of: client, ackedBy: server, delivered: session.client.absEnd + session.client.encryptedBytes)
-        if clientMissing > 0 { session.clientLost(clientMissing, reason: .lost) }
-        if serverMissing > 0 { session.serverLost(serverMissing, reason: .lost) }
+        if client.baseKnown { sink.noteBase(fromA: clientIsA, client.base) }
+        let serverMissing = Self.unseenTail(of: server, ackedBy: client, delivered: sink.session.server.absEnd + sink.session.server.encryptedBytes)
+        let clientMissing = Self.unseenTail(of: client, ackedBy: server, delivered: sink.session.client.absEnd + sink.session.client.encryptedBytes)
+        if clientMissing > 0 { sink.session.clientLost(clientMissing, reason: .lost) }
+        if serverMissing > 0 { sink.session.serverLost(serverMissing, reason: .lost) }
         let reason: UnobservableReason?
         if !server.seen {
             reason = .oneDirection
@@ -382,7 +383,7 @@ struct Connection {
         } else {
             reason = nil
         }
-        session.finish(noReplyReason: reason)
+        sink.session.finish(noReplyReason: reason)
     }
 
     /// Bytes the other side acknowledged beyond what was captured of `direction` (a FIN that
@@ -399,11 +400,12 @@ struct Connection {
 
     /// How the connection ended; `fallback` when no FIN or RST was seen.
     func end(fallback: DialogueEnd) -> DialogueEnd {
+        let session = sink.session
         for step in session.steps where step.verb == .quit && step.reply >= 0 {
             let code = session.replies[Int(step.reply)].code
             if code >= 200 && code < 300 { return .quit }
         }
-        guard let closeEvent, let clientIsA else { return fallback }
+        guard let closeEvent, let clientIsA = sink.clientIsA else { return fallback }
         switch closeEvent {
         case .fin(let fromA):
             if fromA == clientIsA { return .clientClosed }

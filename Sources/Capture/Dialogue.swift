@@ -171,6 +171,21 @@ public enum DialogueEnd: String, Sendable, Hashable, CaseIterable {
     /// A new SYN with another sequence number arrived on the same addresses and ports while
     /// this connection was open (its close was not captured).
     case superseded
+
+    /// The position in `allCases`.
+    var index: Int {
+        switch self {
+        case .quit: 0
+        case .clientClosed: 1
+        case .serverClosed: 2
+        case .serverClosedSilently: 3
+        case .clientReset: 4
+        case .serverReset: 5
+        case .captureEnded: 6
+        case .evicted: 7
+        case .superseded: 8
+        }
+    }
 }
 
 /// Something that makes a dialogue incomplete or less than fully observable.

@@ -87,44 +87,55 @@ struct FlowKey: Hashable {
 }
 
 /// Maps flow keys to small integer values (connection slots). Values must be non-zero.
+/// Probing compares 64-bit hashes in a dense array; the full key is compared only when the
+/// hash matches.
 struct FlowTable {
+    private struct Entry {
+        var hash: UInt64
+        var value: Int32
+    }
+
+    private static let emptyKey = FlowKey(a: IPAddress(hi: 0, lo: 0), b: IPAddress(hi: 0, lo: 0), aPort: 0, bPort: 0)
+
+    private var entries: [Entry]
     private var keys: [FlowKey]
-    private var values: [Int32]
     private var mask: Int
     private(set) var count = 0
 
-    init(capacity: Int = 1024) {
+    init(capacity: Int = 64) {
         var size = 16
         while size < capacity * 2 { size <<= 1 }
-        let zeroKey = FlowKey(a: IPAddress(hi: 0, lo: 0), b: IPAddress(hi: 0, lo: 0), aPort: 0, bPort: 0)
-        keys = [FlowKey](repeating: zeroKey, count: size)
-        values = [Int32](repeating: 0, count: size)
+        entries = [Entry](repeating: Entry(hash: 0, value: 0), count: size)
+        keys = [FlowKey](repeating: Self.emptyKey, count: size)
         mask = size - 1
     }
 
+    @inline(__always)
     func value(for key: FlowKey) -> Int32? {
-        var index = Int(truncatingIfNeeded: key.hashValue64) & mask
+        let hash = key.hashValue64
+        var index = Int(truncatingIfNeeded: hash) & mask
         while true {
-            let value = values[index]
-            if value == 0 { return nil }
-            if keys[index] == key { return value }
+            let entry = entries[index]
+            if entry.value == 0 { return nil }
+            if entry.hash == hash && keys[index] == key { return entry.value }
             index = (index + 1) & mask
         }
     }
 
     mutating func set(_ value: Int32, for key: FlowKey) {
         precondition(value != 0)
-        if (count + 1) * 2 > values.count { grow() }
-        var index = Int(truncatingIfNeeded: key.hashValue64) & mask
+        if (count + 1) * 2 > entries.count { grow() }
+        let hash = key.hashValue64
+        var index = Int(truncatingIfNeeded: hash) & mask
         while true {
-            if values[index] == 0 {
+            if entries[index].value == 0 {
+                entries[index] = Entry(hash: hash, value: value)
                 keys[index] = key
-                values[index] = value
                 count += 1
                 return
             }
-            if keys[index] == key {
-                values[index] = value
+            if entries[index].hash == hash && keys[index] == key {
+                entries[index].value = value
                 return
             }
             index = (index + 1) & mask
@@ -133,42 +144,40 @@ struct FlowTable {
 
     /// Removes `key` (only when it maps to `expected`, if given).
     mutating func remove(_ key: FlowKey, ifValue expected: Int32? = nil) {
-        var index = Int(truncatingIfNeeded: key.hashValue64) & mask
+        let hash = key.hashValue64
+        var index = Int(truncatingIfNeeded: hash) & mask
         while true {
-            if values[index] == 0 { return }
-            if keys[index] == key { break }
+            if entries[index].value == 0 { return }
+            if entries[index].hash == hash && keys[index] == key { break }
             index = (index + 1) & mask
         }
-        if let expected, values[index] != expected { return }
+        if let expected, entries[index].value != expected { return }
         // Backward-shift deletion keeps every probe sequence unbroken.
         var hole = index
         var next = (hole + 1) & mask
-        while values[next] != 0 {
-            let home = Int(truncatingIfNeeded: keys[next].hashValue64) & mask
+        while entries[next].value != 0 {
+            let home = Int(truncatingIfNeeded: entries[next].hash) & mask
             // Move `next` into the hole when its home is not in (hole, next] cyclically.
-            let distanceToNext = (next - home) & mask
-            let distanceToHole = (hole - home) & mask
-            if distanceToHole < distanceToNext {
+            if (hole - home) & mask < (next - home) & mask {
+                entries[hole] = entries[next]
                 keys[hole] = keys[next]
-                values[hole] = values[next]
                 hole = next
             }
             next = (next + 1) & mask
         }
-        values[hole] = 0
+        entries[hole].value = 0
         count -= 1
     }
 
     private mutating func grow() {
+        let oldEntries = entries
         let oldKeys = keys
-        let oldValues = values
-        let size = values.count * 2
-        keys = [FlowKey](repeating: oldKeys[0], count: size)
-        values = [Int32](repeating: 0, count: size)
-        mask = size - 1
+        entries = [Entry](repeating: Entry(hash: 0, value: 0), count: oldEntries.count * 2)
+        keys = [FlowKey](repeating: Self.emptyKey, count: oldEntries.count * 2)
+        mask = entries.count - 1
         count = 0
-        for i in 0..<oldValues.count where oldValues[i] != 0 {
-            set(oldValues[i], for: oldKeys[i])
+        for index in oldEntries.indices where oldEntries[index].value != 0 {
+            set(oldEntries[index].value, for: oldKeys[index])
         }
     }
 }

@@ -115,6 +115,8 @@ struct SMTPSession {
     var encrypted = false
     /// Limits exceeded (counted once per kind).
     var limitsHit: Set<CaptureLimits.Kind> = []
+    /// A step or reply ended without its line terminator.
+    var unterminatedSeen = false
 
     init(maxLine: Int, maxBytes: Int, midstream: Bool) {
         self.maxLine = maxLine
@@ -124,9 +126,34 @@ struct SMTPSession {
         self.aligned = !midstream
     }
 
-    /// Resets to a fresh connection, keeping the arrays' capacity.
-    mutating func reset(midstream: Bool) {
-        self = SMTPSession(maxLine: maxLine, maxBytes: maxBytes, midstream: midstream)
+    /// Working arrays a finished session hands to the next one (fewer allocations).
+    struct Scratch {
+        var steps: [StepRecord] = []
+        var replies: [ReplyRecord] = []
+        var clientArrivals: [Arrival] = []
+        var serverArrivals: [Arrival] = []
+    }
+
+    /// Moves the working arrays out (emptied, capacity kept); the session is done with them.
+    mutating func takeScratch() -> Scratch {
+        var scratch = Scratch()
+        swap(&scratch.steps, &steps)
+        swap(&scratch.replies, &replies)
+        swap(&scratch.clientArrivals, &client.arrivals)
+        swap(&scratch.serverArrivals, &server.arrivals)
+        scratch.steps.removeAll(keepingCapacity: true)
+        scratch.replies.removeAll(keepingCapacity: true)
+        scratch.clientArrivals.removeAll(keepingCapacity: true)
+        scratch.serverArrivals.removeAll(keepingCapacity: true)
+        return scratch
+    }
+
+    /// Uses arrays left by an earlier session (must be empty).
+    mutating func install(_ scratch: inout Scratch) {
+        swap(&scratch.steps, &steps)
+        swap(&scratch.replies, &replies)
+        swap(&scratch.clientArrivals, &client.arrivals)
+        swap(&scratch.serverArrivals, &server.arrivals)
     }
 
     /// The connection's start was seen after all (its SYN came later in the file than its
@@ -152,9 +179,9 @@ struct SMTPSession {
             return
         }
         let gapsBefore = client.gaps.count
-        client.append(source, range, arrival: arrival, room: room, maxLine: maxLine)
+        client.append(source, range, arrival: arrival, room: room, maxLine: maxLine, initialCapacity: 1024)
         if client.gaps.count != gapsBefore { noteLimits(client.gaps[gapsBefore...]) }
-        advance(final: false)
+        if client.bytes.count - clientPosition > Self.eagerParseThreshold { advance(final: false) }
     }
 
     /// Server bytes `source[range]`, in order; `arrival.ack` acknowledges client bytes.
@@ -165,9 +192,9 @@ struct SMTPSession {
             return
         }
         let gapsBefore = server.gaps.count
-        server.append(source, range, arrival: arrival, room: room, maxLine: maxLine)
+        server.append(source, range, arrival: arrival, room: room, maxLine: maxLine, initialCapacity: 256)
         if server.gaps.count != gapsBefore { noteLimits(server.gaps[gapsBefore...]) }
-        advance(final: false)
+        if server.bytes.count - serverPosition > Self.eagerParseThreshold { advance(final: false) }
     }
 
     /// `count` client bytes that were not captured.
@@ -179,7 +206,6 @@ struct SMTPSession {
         }
         client.addGap(count, reason: reason)
         if case .limit(let kind) = reason { limitsHit.insert(kind) }
-        advance(final: false)
     }
 
     /// `count` server bytes that were not captured.
@@ -191,7 +217,6 @@ struct SMTPSession {
         }
         server.addGap(count, reason: reason)
         if case .limit(let kind) = reason { limitsHit.insert(kind) }
-        advance(final: false)
     }
 
     private mutating func noteLimits(_ gaps: ArraySlice<StreamGap>) {
@@ -200,14 +225,28 @@ struct SMTPSession {
         }
     }
 
+    /// Bytes are parsed when the connection finishes, or as soon as this many are waiting (so
+    /// long connections are read as they go and encrypted data stops being kept).
+    static let eagerParseThreshold = 64 * 1024
+
     /// Reads everything that can be read now; with `final`, everything (the connection ended).
     mutating func advance(final: Bool) {
-        while true {
-            var progressed = parseClient(final: final)
-            progressed = pair(final: final) || progressed
-            progressed = parseReply(final: final) || progressed
-            if !progressed { break }
-        }
+        while round(final: false) {}
+        guard final else { return }
+        // The end: the last unterminated lines, then what is still undecided (only once all
+        // the replies are in), then whatever is left without a pair.
+        repeat {
+            while round(final: true) {}
+        } while finishPairing()
+    }
+
+    /// One pass over both sides and the pairing; whether anything changed.
+    private mutating func round(final: Bool) -> Bool {
+        var progressed = parseReply(final: final)
+        progressed = pair(final: final) || progressed
+        progressed = parseClient(final: final) || progressed
+        progressed = pair(final: final) || progressed
+        return progressed
     }
 
     // MARK: - Client side
@@ -235,6 +274,7 @@ struct SMTPSession {
         kind: DialogueStep.Kind, verb: SMTPVerb, start: Int, end: Int, unterminated: Bool,
         gapAtStartIsPrevious: Bool = false, gapAtEnd: Bool = false
     ) {
+        if steps.capacity == 0 { steps.reserveCapacity(16) }
         var loss = client.lost(in: start, end, includingEnd: unterminated || gapAtEnd)
         if gapAtStartIsPrevious {
             // The gap at the start was counted with the piece before.
@@ -257,6 +297,7 @@ struct SMTPSession {
         } else if unterminated {
             step.unobservable = .unterminated
         }
+        if unterminated { unterminatedSeen = true }
         steps.append(step)
     }
 
@@ -311,8 +352,14 @@ struct SMTPSession {
                 } else {
                     return progressed
                 }
-                progressed = true
                 let verb = SMTPVerb.of(client.bytes, start..<lineEnd)
+                if verb == .bdat && chunking == nil && !final && clientMode == .command
+                    && steps[nextStep...].contains(where: { $0.verb == .ehlo })
+                {
+                    // Whether BDAT carries a chunk depends on the EHLO reply (CHUNKING).
+                    return progressed
+                }
+                progressed = true
                 if clientMode == .unsynchronised {
                     let loss = client.lost(in: start, lineEnd, includingEnd: unterminated)
                     if verb == .other || loss.bytes > 0 || (loss.atStart && start > 0) {
@@ -404,6 +451,7 @@ struct SMTPSession {
                     steps[index].open = false
                     if steps[index].unobservable == nil {
                         steps[index].unobservable = loss.bytes > 0 ? Self.reason(for: loss.reason, bytes: loss.bytes) : .unterminated
+                        if loss.bytes == 0 { unterminatedSeen = true }
                     }
                     clientMode = .command
                     return true
@@ -502,7 +550,8 @@ struct SMTPSession {
             }
             position = lf + 1
         }
-        return .notYet(resume: count)
+        // A final line feed may still be followed by a dot.
+        return .notYet(resume: count > start && bytes[count - 1] == SMTPText.lf ? count - 1 : count)
     }
 
     /// The size of `BDAT <size> [LAST]`.
@@ -522,7 +571,7 @@ struct SMTPSession {
 
     // MARK: - Server side
 
-    /// Parses at most one complete reply.
+    /// Parses the complete replies available (stopping where the server starts TLS).
     private mutating func parseReply(final: Bool) -> Bool {
         if serverEncrypted { return false }
         if let tlsReply, replies.count > tlsReply {
@@ -530,6 +579,9 @@ struct SMTPSession {
             return false
         }
         let count = server.bytes.count
+        let before = replies.count
+        if replies.capacity == 0 { replies.reserveCapacity(16) }
+        var cursor = ArrivalCursor()
         while serverPosition < count {
             let start = serverPosition
             // A TLS record where a reply should be: the server is encrypting.
@@ -540,7 +592,7 @@ struct SMTPSession {
                         return true
                     }
                 } else if !final {
-                    return false
+                    break
                 }
             }
             let lineEnd: Int
@@ -552,34 +604,41 @@ struct SMTPSession {
                 lineEnd = count
                 unterminated = true
             } else {
-                return false
+                break
             }
             let parsed = SMTPText.replyCode(server.bytes, start..<lineEnd)
-            let arrival = server.arrival(at: start)
-            let lastArrival = server.arrival(at: lineEnd - 1)
+            serverPosition = lineEnd
             if openReply == nil {
-                let loss = server.lost(in: start, start)
+                let arrival = cursor.arrival(at: start, in: server.arrivals)
                 openReply = ReplyRecord(
                     start: start, end: lineEnd, code: Int16(parsed?.code ?? -1), lost: 0,
-                    gapBefore: loss.atStart || (start == 0 && server.lost(in: 0, 0).bytes > 0),
-                    unterminated: false, firstPacket: arrival?.packet ?? 0, lastPacket: lastArrival?.packet ?? 0,
-                    ack: arrival?.ack ?? 0, hasAck: arrival?.hasAck ?? false)
+                    gapBefore: !server.gaps.isEmpty && server.lost(in: start, start).atStart,
+                    unterminated: false, firstPacket: arrival.packet, lastPacket: arrival.packet,
+                    ack: arrival.ack, hasAck: arrival.hasAck)
             }
-            serverPosition = lineEnd
-            openReply!.end = lineEnd
-            openReply!.lastPacket = lastArrival?.packet ?? openReply!.lastPacket
-            let continued = parsed?.continued ?? (openReply!.code >= 0 && parsed == nil && !unterminated && openReply!.start != start ? true : false)
+            let continued: Bool
+            if let parsed {
+                continued = parsed.continued
+            } else {
+                // A line without a code continues a multi-line reply, or stands alone.
+                continued = openReply!.code >= 0 && openReply!.start != start
+            }
             if continued && !unterminated { continue }
             var reply = openReply!
             openReply = nil
-            let loss = server.lost(in: reply.start, reply.end, includingEnd: unterminated)
-            reply.lost = loss.bytes
-            reply.hidesLines = loss.hidesLines
+            reply.end = lineEnd
+            reply.lastPacket = cursor.arrival(at: lineEnd - 1, in: server.arrivals).packet
+            if !server.gaps.isEmpty {
+                let loss = server.lost(in: reply.start, reply.end, includingEnd: unterminated)
+                reply.lost = loss.bytes
+                reply.hidesLines = loss.hidesLines
+            }
             reply.unterminated = unterminated
+            if unterminated { unterminatedSeen = true }
             replies.append(reply)
-            return true
+            if tlsReply != nil || steps.last?.verb == .starttls { break }
         }
-        return false
+        return replies.count != before
     }
 
     private mutating func enterServerEncryption() {
@@ -658,9 +717,6 @@ struct SMTPSession {
             } else {
                 break
             }
-        }
-        if final {
-            progressed = finishPairing() || progressed
         }
         if let tlsReply, replies.count > tlsReply, !serverEncrypted {
             enterServerEncryption()
@@ -821,11 +877,10 @@ struct SMTPSession {
     mutating func finish(noReplyReason: UnobservableReason?) {
         self.noReplyReason = noReplyReason
         advance(final: true)
-        // A client line may have been read after pairing finished (modes resolved at the end).
-        advance(final: true)
     }
 
     // MARK: - Result
+
 
     /// The reply as a public value, slicing `stream`.
     func makeReply(_ index: Int, stream: [UInt8]) -> ServerReply {
@@ -840,30 +895,34 @@ struct SMTPSession {
         var result: [DialogueStep] = []
         result.reserveCapacity(steps.count)
         // A step joins the previous one's flight when it was sent before that step's reply had
-        // fully arrived.
-        var batchNumbers = [Int?](repeating: nil, count: steps.count)
+        // fully arrived; flights of two or more steps are numbered.
         var batch = 0
-        var index = 1
-        while index < steps.count {
-            var end = index
-            while end < steps.count, joinsPrevious(end) { end += 1 }
-            if end > index {
+        var inBatch = false
+        for index in steps.indices {
+            let joinsNext = index + 1 < steps.count && joinsPrevious(index + 1)
+            var number: Int?
+            if joinsNext && !inBatch {
                 batch += 1
-                for member in (index - 1)..<end { batchNumbers[member] = batch }
-                index = end + 1
-            } else {
-                index += 1
+                inBatch = true
             }
-        }
-        for (position, record) in steps.enumerated() {
+            if inBatch { number = batch }
+            if !joinsNext { inBatch = false }
+            let record = steps[index]
             result.append(
                 DialogueStep(
                     kind: record.kind, clientBytes: clientStream[record.start..<record.end],
                     reply: record.reply >= 0 ? makeReply(Int(record.reply), stream: serverStream) : nil,
-                    batch: batchNumbers[position], time: record.time, unobservableReason: record.unobservable,
+                    batch: number, time: record.time, unobservableReason: record.unobservable,
                     lostBytes: Int(record.lost)))
         }
         return result
+    }
+
+    /// How many steps are unobservable.
+    var unobservableCount: Int {
+        var count = 0
+        for step in steps where step.unobservable != nil { count += 1 }
+        return count
     }
 
     private func joinsPrevious(_ index: Int) -> Bool {

@@ -37,6 +37,18 @@ struct Arrival {
     var hasAck: Bool
 }
 
+/// Finds arrivals for increasing offsets without searching from the start each time.
+struct ArrivalCursor {
+    private var index = 0
+
+    mutating func arrival(at offset: Int, in arrivals: [Arrival]) -> Arrival {
+        guard !arrivals.isEmpty else { return Arrival(at: 0, packet: 0, time: 0, ack: 0, hasAck: false) }
+        if index >= arrivals.count || arrivals[index].at > offset { index = 0 }
+        while index + 1 < arrivals.count && arrivals[index + 1].at <= offset { index += 1 }
+        return arrivals[index]
+    }
+}
+
 struct StreamBuffer {
     var bytes: [UInt8] = []
     var gaps: [StreamGap] = []
@@ -66,18 +78,23 @@ struct StreamBuffer {
     }
 
     /// Lost bytes before kept offset `offset` (gaps at `offset` excluded).
+    @inline(__always)
     func lostBefore(_ offset: Int) -> Int64 {
+        if gaps.isEmpty { return 0 }
         let index = firstGap(atOrAfter: offset)
         return index == 0 ? 0 : gaps[index - 1].lostBefore + gaps[index - 1].lost
     }
 
     /// The absolute offset of the byte at kept offset `offset` (gaps just before it counted).
+    @inline(__always)
     func absStart(_ offset: Int) -> Int64 {
+        if gaps.isEmpty { return Int64(offset) }
         let index = firstGap(atOrAfter: offset + 1)
         return Int64(offset) + (index == 0 ? 0 : gaps[index - 1].lostBefore + gaps[index - 1].lost)
     }
 
     /// The absolute offset just after kept byte `offset - 1` (gaps at `offset` not counted).
+    @inline(__always)
     func absEnd(_ offset: Int) -> Int64 {
         Int64(offset) + lostBefore(offset)
     }
@@ -86,8 +103,13 @@ struct StreamBuffer {
     /// they make the unit's start uncertain; gaps at `end` count only when `includingEnd`), the
     /// reason (a limit if any, else the first), whether one sits at `start`, and whether any of
     /// them may hide line ends (everything but the cut tails of over-long lines).
+    @inline(__always)
     func lost(in start: Int, _ end: Int, includingEnd: Bool = false) -> (bytes: Int64, reason: GapReason?, atStart: Bool, hidesLines: Bool) {
-        guard !gaps.isEmpty else { return (0, nil, false, false) }
+        if gaps.isEmpty { return (0, nil, false, false) }
+        return lostSlow(in: start, end, includingEnd: includingEnd)
+    }
+
+    private func lostSlow(in start: Int, _ end: Int, includingEnd: Bool) -> (bytes: Int64, reason: GapReason?, atStart: Bool, hidesLines: Bool) {
         var index = firstGap(atOrAfter: start)
         var total: Int64 = 0
         var reason: GapReason?
@@ -166,10 +188,11 @@ struct StreamBuffer {
         lost += count
     }
 
+    @inline(__always)
     private mutating func noteArrival(_ arrival: Arrival) {
         var arrival = arrival
         arrival.at = bytes.count
-        if let last = arrivals.last, last.at == bytes.count {
+        if let last = arrivals.last, last.at == arrival.at {
             arrivals[arrivals.count - 1] = arrival
         } else {
             arrivals.append(arrival)
@@ -180,9 +203,14 @@ struct StreamBuffer {
     /// allowance) and cutting lines longer than `maxLine`. Returns the bytes kept.
     @discardableResult
     mutating func append<S: ByteSource>(
-        _ source: S, _ range: Range<Int>, arrival: Arrival, room: Int, maxLine: Int
+        _ source: S, _ range: Range<Int>, arrival: Arrival, room: Int, maxLine: Int, initialCapacity: Int = 512
     ) -> Int {
         guard !range.isEmpty else { return 0 }
+        if bytes.capacity == 0 {
+            // Fewer reallocations for the usual dialogue (commands, a small body).
+            bytes.reserveCapacity(max(initialCapacity, range.count))
+            if arrivals.capacity < 8 { arrivals.reserveCapacity(16) }
+        }
         touched = true
         noteArrival(arrival)
         let before = bytes.count
@@ -199,28 +227,34 @@ struct StreamBuffer {
                     lineLength += allowed
                 }
             } else {
-                var position = start
-                while position < end {
-                    let lf = source.firstIndex(of: SMTPText.lf, in: position..<end)
-                    let contentEnd = lf ?? end
-                    let length = contentEnd - position
-                    let keep = max(0, min(length, maxLine - lineLength))
-                    if keep > 0 { source.append(position..<(position + keep), to: &bytes) }
-                    if length > keep { addGap(Int64(length - keep), reason: .limit(.lineLength)) }
-                    lineLength += length
-                    if let lf {
-                        bytes.append(SMTPText.lf)
-                        lineLength = 0
-                        position = lf + 1
-                    } else {
-                        position = end
-                    }
-                }
+                appendCuttingLines(source, start..<end, maxLine: maxLine)
             }
         }
         if allowed < range.count {
             addGap(Int64(range.count - allowed), reason: .limit(.connectionBytes))
         }
         return bytes.count - before
+    }
+
+    /// Appends, keeping at most `maxLine` bytes of each line (the rest becomes a gap).
+    private mutating func appendCuttingLines<S: ByteSource>(_ source: S, _ range: Range<Int>, maxLine: Int) {
+        var position = range.lowerBound
+        let end = range.upperBound
+        while position < end {
+            let lf = source.firstIndex(of: SMTPText.lf, in: position..<end)
+            let contentEnd = lf ?? end
+            let length = contentEnd - position
+            let keep = max(0, min(length, maxLine - lineLength))
+            if keep > 0 { source.append(position..<(position + keep), to: &bytes) }
+            if length > keep { addGap(Int64(length - keep), reason: .limit(.lineLength)) }
+            lineLength += length
+            if let lf {
+                bytes.append(SMTPText.lf)
+                lineLength = 0
+                position = lf + 1
+            } else {
+                position = end
+            }
+        }
     }
 }

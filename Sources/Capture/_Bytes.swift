@@ -32,11 +32,12 @@ struct PayloadBytes: ByteSource {
     /// - Precondition: `base` points at `count` readable bytes for the view's lifetime.
     init(unsafeBase base: UnsafeRawPointer?, count: Int) {
         unsafe self.base = base
-        self.count = base == nil ? 0 : max(0, count)
+        self.count = unsafe base == nil ? 0 : max(0, count)
     }
 
-    static var empty: PayloadBytes { PayloadBytes(unsafeBase: nil, count: 0) }
+    static var empty: PayloadBytes { unsafe PayloadBytes(unsafeBase: nil, count: 0) }
 
+    @inline(__always)
     subscript(_ index: Int) -> UInt8 {
         precondition(index >= 0 && index < count, "payload index out of range")
         return unsafe base.unsafelyUnwrapped.load(fromByteOffset: index, as: UInt8.self)
@@ -45,8 +46,11 @@ struct PayloadBytes: ByteSource {
     func append(_ range: Range<Int>, to array: inout [UInt8]) {
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "payload range out of bounds")
         guard !range.isEmpty, let base = unsafe base else { return }
+        let needed = array.count + range.count
+        if needed > array.capacity { array.reserveCapacity(max(needed, array.capacity * 2)) }
         unsafe array.append(
-            contentsOf: UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count))
+            contentsOf: UnsafeBufferPointer(
+                start: (base + range.lowerBound).assumingMemoryBound(to: UInt8.self), count: range.count))
     }
 
     func firstIndex(of byte: UInt8, in range: Range<Int>) -> Int? {
@@ -98,6 +102,7 @@ extension Array: ByteSource where Element == UInt8 {
 /// Fast byte searches over arrays (memchr).
 enum ByteSearch {
     /// The first index of `byte` in `array[range]`.
+    @inline(__always)
     static func firstIndex(of byte: UInt8, in array: [UInt8], range: Range<Int>) -> Int? {
         precondition(range.lowerBound >= 0 && range.upperBound <= array.count, "range out of bounds")
         guard !range.isEmpty else { return nil }

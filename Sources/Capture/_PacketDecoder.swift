@@ -1,7 +1,10 @@
 // Header decoding straight from libpcap's buffer: link layers, 802.1Q/QinQ tags, IPv4
-// (options, fragments), IPv6 (extension headers, fragments), TCP and UDP. Every read is
-// bounds-checked against the captured length; checksums are not verified (offloading leaves
-// outgoing packets with unfilled ones).
+// (options, fragments), IPv6 (extension headers, fragments), TCP and UDP. Checksums are not
+// verified (offloading leaves outgoing packets with unfilled ones).
+//
+// Bounds: every header is length-checked against the captured length before its fields are
+// read (the `guard … else { return malformed() }` lines); the multi-byte accessors repeat
+// the check only in debug builds (tests, fuzzing), `u8` and `payload` always.
 
 /// Big-endian reads from a captured packet, each checked against its length.
 @safe
@@ -12,34 +15,41 @@ struct RawPacket {
         unsafe self.bytes = bytes
     }
 
-    var count: Int { bytes.count }
+    @inline(__always)
+    var count: Int { unsafe bytes.count }
 
+    @inline(__always)
     func u8(_ offset: Int) -> UInt8 {
         precondition(offset >= 0 && offset < count, "packet read out of bounds")
         return unsafe bytes.load(fromByteOffset: offset, as: UInt8.self)
     }
 
+    @inline(__always)
     func u16(_ offset: Int) -> UInt16 {
-        precondition(offset >= 0 && offset + 2 <= count, "packet read out of bounds")
+        assert(offset >= 0 && offset + 2 <= count, "packet read out of bounds")
         return UInt16(bigEndian: unsafe bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
     }
 
+    @inline(__always)
     func u32(_ offset: Int) -> UInt32 {
-        precondition(offset >= 0 && offset + 4 <= count, "packet read out of bounds")
+        assert(offset >= 0 && offset + 4 <= count, "packet read out of bounds")
         return UInt32(bigEndian: unsafe bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
+    @inline(__always)
     func u32LittleEndian(_ offset: Int) -> UInt32 {
-        precondition(offset >= 0 && offset + 4 <= count, "packet read out of bounds")
+        assert(offset >= 0 && offset + 4 <= count, "packet read out of bounds")
         return UInt32(littleEndian: unsafe bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
+    @inline(__always)
     func u64(_ offset: Int) -> UInt64 {
-        precondition(offset >= 0 && offset + 8 <= count, "packet read out of bounds")
+        assert(offset >= 0 && offset + 8 <= count, "packet read out of bounds")
         return UInt64(bigEndian: unsafe bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
     /// A view of `range` (valid as long as the packet is).
+    @inline(__always)
     func payload(_ range: Range<Int>) -> PayloadBytes {
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "packet range out of bounds")
         guard !range.isEmpty, let base = unsafe bytes.baseAddress else { return .empty }
@@ -55,7 +65,7 @@ struct RawPacket {
 extension CaptureEngine {
     /// Decodes one captured record of link type `link`.
     mutating func decode(_ packet: PacketView, link: LinkKind) {
-        beginPacket(time: packet.time, capturedLength: packet.bytes.count)
+        beginPacket(time: packet.time, capturedLength: unsafe packet.bytes.count)
         let raw = unsafe RawPacket(packet.bytes)
         let wire = max(packet.wireLength, raw.count)
         var offset: Int

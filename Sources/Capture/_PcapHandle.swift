@@ -22,6 +22,7 @@ enum PcapReadEnd {
 }
 
 /// An open capture (file, stdin or memory) read through libpcap.
+@safe
 final class PcapHandle {
     private let pcap: OpaquePointer
     /// For captures read from memory: the bytes libpcap reads, freed after pcap_close.

@@ -1,10 +1,11 @@
 // capture-bench: measures the Capture layer (libpcap input, TCP reassembly, SMTP pairing) on
 // capture files, and prints dialogues for inspection.
 //
-//   capture-bench [--dump] [--ceiling] [--port N]... FILE...
+//   capture-bench [--dump] [--ceiling] [--threads N] [--port N]... FILE...
 //
 // --dump     prints every dialogue (credentials redacted) instead of timing
 // --ceiling  also times a loop that only reads the packets (the libpcap ceiling)
+// --threads  reconstruction threads (CaptureOptions.reconstructionThreads)
 
 import Capture
 
@@ -46,11 +47,18 @@ var files: [String] = []
 var dump = false
 var ceiling = false
 var ports: Set<Int> = []
+var threads = 0
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
     switch argument {
     case "--dump": dump = true
     case "--ceiling": ceiling = true
+    case "--threads":
+        guard let value = arguments.popFirst().flatMap({ Int($0) }) else {
+            print("capture-bench: --threads needs a number")
+            exit(2)
+        }
+        threads = value
     case "--port":
         guard let value = arguments.popFirst().flatMap({ Int($0) }) else {
             print("capture-bench: --port needs a number")
@@ -61,12 +69,13 @@ while let argument = arguments.popFirst() {
     }
 }
 guard !files.isEmpty else {
-    print("usage: capture-bench [--dump] [--ceiling] [--port N]... FILE...")
+    print("usage: capture-bench [--dump] [--ceiling] [--threads N] [--port N]... FILE...")
     exit(2)
 }
 
 var options = CaptureOptions()
 if !ports.isEmpty { options.smtpPorts = ports }
+options.reconstructionThreads = threads
 let reader = CaptureReader(options: options)
 
 do {

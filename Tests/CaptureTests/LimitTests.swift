@@ -147,3 +147,40 @@ import Testing
         #expect(result.dialogues.first?.transcript == sampleTranscript)
     }
 }
+
+@Suite struct ReconstructionThreadTests {
+    /// Everything observable about a run, for comparing runs.
+    static func fingerprint(_ result: CaptureResult) -> [String] {
+        result.dialogues.map { dialogue in
+            "\(dialogue.index) \(dialogue.client) \(dialogue.end) \(dialogue.problems.map(\.kind)) "
+                + dialogue.transcript.joined(separator: "|")
+                + " \(dialogue.steps.map { $0.batch.map(String.init) ?? "-" })"
+        }
+    }
+
+    @Test(arguments: [1, 2, 3])
+    func threadsGiveTheSameDialoguesInTheSameOrder(threads: Int) throws {
+        // Many connections (more than a batch), some damaged, interleaved.
+        var records: [Record] = []
+        for index in 0..<300 {
+            var conversation = richConversation(clientPort: 20000 + index)
+            if index % 7 == 0 { conversation.segments.remove(at: conversation.index(of: "RCPT")) }
+            if index % 11 == 0 { conversation.segments.removeLast(3) }
+            records += conversation.records().map { var record = $0; record.time += Double(index) * 0.003; return record }
+        }
+        records.sort { $0.time < $1.time }
+        let bytes = PcapWriter.file(records, linkType: 1)
+        let single = try CaptureReader(options: CaptureOptions()).readAll(capture: bytes)
+        var streamed: [Int] = []
+        let options = CaptureOptions(reconstructionThreads: threads)
+        let summary = try CaptureReader(options: options).read(capture: bytes) { streamed.append($0.index) }
+        let parallel = try CaptureReader(options: options).readAll(capture: bytes)
+        #expect(Self.fingerprint(parallel) == Self.fingerprint(single))
+        #expect(summary.connections == 300 && summary.incompleteConnections == single.summary.incompleteConnections)
+        #expect(summary.gaps == single.summary.gaps && summary.ends == single.summary.ends)
+        // The streaming order is the same as without threads.
+        var singleOrder: [Int] = []
+        _ = try CaptureReader().read(capture: bytes) { singleOrder.append($0.index) }
+        #expect(streamed == singleOrder)
+    }
+}
