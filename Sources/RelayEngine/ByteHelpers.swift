@@ -40,10 +40,20 @@ enum Bytes {
     }
 
     /// case_diffs(a, b) != 0: whether two C strings differ, ignoring ASCII case.
-    static func differFolded(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    static func differFolded(_ a: some Collection<UInt8>, _ b: [UInt8]) -> Bool {
         if a.count != b.count { return true }
-        for index in 0..<a.count where lower(a[index]) != lower(b[index]) { return true }
+        var index = 0
+        for byte in a {
+            if lower(byte) != lower(b[index]) { return true }
+            index += 1
+        }
         return false
+    }
+
+    /// `text` up to its first NUL (usually `text` itself, without copying).
+    static func cText(_ text: String) -> String {
+        guard text.utf8.contains(0) else { return text }
+        return String(decoding: cString(text), as: UTF8.self)
     }
 
     /// The bytes of `text` up to its first NUL (what a C program sees of an environment value).

@@ -127,8 +127,9 @@ public struct Fact: Sendable, Hashable, Codable, CustomStringConvertible {
         case morercpthostsKey(key: String)
         /// The recipient has no `@`, so qmail-smtpd always accepts it.
         case noDomain
-        /// Neither rcpthosts nor morercpthosts.cdb has the domain; `tried` lists the keys looked up.
-        case notInRcpthosts(domain: String, tried: [String])
+        /// Neither rcpthosts nor morercpthosts.cdb has the (lower-cased) domain, nor any of its
+        /// suffixes starting at a dot (``Fact/rcpthostsKeys(for:)`` lists the keys looked up).
+        case notInRcpthosts(domain: String)
         /// The sender matched this badmailfrom entry.
         case badmailfrom(entry: String)
         /// A domain literal of one of the server's addresses was replaced by localiphost.
@@ -202,10 +203,21 @@ public struct Fact: Sendable, Hashable, Codable, CustomStringConvertible {
         return text
     }
 
+    /// The keys qmail-smtpd looks up in rcpthosts and morercpthosts.cdb for a lower-cased
+    /// domain: the domain, then every suffix starting at a dot (`a.b.c`, `.b.c`, `.c`).
+    public static func rcpthostsKeys(for domain: String) -> [String] {
+        let bytes = Array(domain.utf8)
+        return bytes.indices.filter { $0 == 0 || bytes[$0] == UInt8(ascii: ".") }.map {
+            String(decoding: bytes[$0...], as: UTF8.self)
+        }
+    }
+
     /// The fact in words, without its source.
     public var text: String {
         switch kind {
-        case .ruleMatched(let key, let action): return "rule \"\(key)\" matched: \(action)"
+        case .ruleMatched(let key, let action):
+            if key.isEmpty { return "catch-all rule \":\" (empty key) matched: \(action)" }
+            return "rule \"\(key)\" matched: \(action)"
         case .noRuleMatched(let keys):
             return keys.isEmpty ? "no rule matched: allowed by default" : "no rule matched (tried \(keys.map { "\"\($0)\"" }.joined(separator: ", "))): allowed by default"
         case .noRules: return "tcpserver has no rules (-x): every client is allowed"
@@ -236,8 +248,9 @@ public struct Fact: Sendable, Hashable, Codable, CustomStringConvertible {
         case .rcpthostsEntry(let entry): return "rcpthosts entry \(entry)"
         case .morercpthostsKey(let key): return "morercpthosts.cdb key \(key)"
         case .noDomain: return "address without @: always accepted"
-        case .notInRcpthosts(let domain, let tried):
-            return "domain \"\(domain)\" is not in rcpthosts or morercpthosts.cdb (looked up \(tried.map { "\"\($0)\"" }.joined(separator: ", ")))"
+        case .notInRcpthosts(let domain):
+            let tried = Fact.rcpthostsKeys(for: domain).map { "\"\($0)\"" }.joined(separator: ", ")
+            return "domain \"\(domain)\" is not in rcpthosts or morercpthosts.cdb (looked up \(tried))"
         case .badmailfrom(let entry): return "badmailfrom entry \(entry)"
         case .domainLiteral(let literal, let replacement): return "domain literal \(literal) is one of my addresses: replaced by \(replacement)"
         case .addressTooLong(let length): return "address is \(length) characters long (limit 899)"

@@ -53,7 +53,9 @@ public struct RelaySession: Sendable {
     var smtpd: SMTPDStage?
     /// rblsmtpd, when it blocks the client.
     var rbl: RBLSMTPDStage?
-    var started = false
+    var started = false {
+        didSet { if started { exchanges.reserveCapacity(8) } }
+    }
     var pendingLine: [UInt8] = []
     var pendingBody: [UInt8] = []
     var idleTime: Double = 0
@@ -169,7 +171,9 @@ public struct RelaySession: Sendable {
         self.configuration = configuration
         self.connection = nil
         var sources: [String: SourceLocation] = [:]
-        for name in environment.keys { sources[name] = SourceLocation(file: "environment") }
+        for name in ["RELAYCLIENT", "RBLSMTPD"] where environment[name] != nil {
+            sources[name] = SourceLocation(file: "environment")
+        }
         self.sources = sources
         var decision = ConnectionDecision(
             tcpserver: Decision(.connection, .accept, reasons: [Fact(.note("environment given"))]),
@@ -325,6 +329,16 @@ public struct RelaySession: Sendable {
         var end = 0
         while end < line.count, line[end] != Bytes.space, line[end] != Bytes.lf, line[end] != 0 { end += 1 }
         if end > 0, line[end - 1] == Bytes.cr, end == line.count - 1 { end -= 1 }
+        if line[..<end].allSatisfy({ $0 < 0x80 }) {
+            // ASCII: upper-case in place (short verbs stay small strings, no allocation).
+            return String(unsafeUninitializedCapacity: end) { buffer in
+                for index in 0..<end {
+                    let byte = line[index]
+                    buffer[index] = byte &- 97 < 26 ? byte - 32 : byte
+                }
+                return end
+            }
+        }
         return String(decoding: line[..<end].map { $0 &- 97 < 26 ? $0 - 32 : $0 }, as: UTF8.self)
     }
 

@@ -10,7 +10,7 @@ import Testing
 /// runs when RELAYLAB_THROUGHPUT is set, and is meant for release builds:
 ///
 ///     RELAYLAB_THROUGHPUT=1 swift test -c release --filter ThroughputTests
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["RELAYLAB_THROUGHPUT"] != nil, "set RELAYLAB_THROUGHPUT=1 (and use -c release) to measure"))
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["RELAYLAB_THROUGHPUT"] != nil, "set RELAYLAB_THROUGHPUT=1 (and use -c release) to measure"))
 struct ThroughputTests {
     /// CPU time of the calling thread, in seconds (unaffected by other processes' load).
     static func threadCPUTime() -> Double {
@@ -108,11 +108,15 @@ extension ThroughputTests {
         let input = Array("EHLO mail.partner-a.example\r\nMAIL FROM:<bob@partner-a.example>\r\nRCPT TO:<alice@example.net>\r\nRCPT TO:<sales@customer777777.example>\r\nRCPT TO:<x@elsewhere.example>\r\nQUIT\r\n".utf8)
         let count = 100_000
         func measure(_ label: String, _ body: () -> Int) {
-            let start = Self.threadCPUTime()
+            // The best of 5 rounds: the machine may be busy with other work.
+            var best = Double.infinity
             var sink = 0
-            for _ in 0..<count { sink &+= body() }
-            let cpu = Self.threadCPUTime() - start
-            print("breakdown: \(label): \(String(format: "%.2f", cpu * 1e6 / Double(count))) µs (\(sink))")
+            for _ in 0..<5 {
+                let start = Self.threadCPUTime()
+                for _ in 0..<(count / 5) { sink &+= body() }
+                best = min(best, (Self.threadCPUTime() - start) / Double(count / 5))
+            }
+            print("breakdown: \(label): \(String(format: "%.2f", best * 1e6)) µs (\(sink))")
         }
         let tcpConnection = TCPServerConnection(localIP: "192.0.2.25", localPort: 25, remoteIP: "198.19.1.10", remotePort: 40001, remotePTR: "mail.partner-a.example")
         measure("TCPServer.accept") { (try? TCPServer.accept(tcpConnection, options: config.tcpserver, rules: config.rules, inheritedEnvironment: [:]))?.environment.count ?? 0 }
