@@ -50,8 +50,8 @@ extension RelayLab {
                 FileHandle.standardError.write(Data("relaylab check: \(error.summary)\n".utf8))
                 throw ExitCode(2)
             }
-            let environment = ProcessInfo.processInfo.environment
-            let colour = isatty(STDOUT_FILENO) == 1 && environment["NO_COLOR"] == nil
+            let colour = HumanReportWriter.usesColour(
+                isTerminal: isatty(STDOUT_FILENO) == 1, environment: ProcessInfo.processInfo.environment)
             let reportFormat = ReportFormat(rawValue: format.rawValue) ?? .human
             var writer = reportFormat.makeWriter(explain: explain, colour: colour, tool: "relaylab check")
             var junitWriter = junit.map { _ in JUnitReportWriter(name: "relaylab check") }

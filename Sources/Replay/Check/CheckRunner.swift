@@ -90,6 +90,25 @@ public struct CheckRunner: Sendable {
         check(scenario, emit: emit)
     }
 
+    /// Checks scenario text already in memory (see ``check(file:emit:)``); the source's path is
+    /// what reports show.
+    public static func check(source: YAMLSource, emit: (CheckEvent) -> Void) {
+        let scenario: ScenarioFile
+        do throws(ScenarioErrors) {
+            let root: YAMLNode
+            do {
+                root = try source.root()
+            } catch {
+                throw ScenarioErrors([error])
+            }
+            scenario = try ScenarioFile(yaml: root)
+        } catch {
+            for problem in error.errors { emit(.problem(ReportProblem(problem))) }
+            return
+        }
+        check(scenario, emit: emit)
+    }
+
     /// Checks a parsed scenario file (see ``check(file:emit:)``).
     public static func check(_ scenario: ScenarioFile, emit: (CheckEvent) -> Void) {
         for warning in scenario.warnings { emit(.problem(ReportProblem(warning, isWarning: true))) }
@@ -106,7 +125,9 @@ public struct CheckRunner: Sendable {
                 continue
             }
             do {
-                let box = RelayConfigurationBox(try loader.configuration(for: connection.configuration, context: connection.position))
+                let configuration = try loader.configuration(for: connection.configuration, context: connection.position)
+                let box = RelayConfigurationBox(
+                    configuration, connection: loader.connection(for: connection.configuration, clientIP: connection.client.ip))
                 configurations.append(box)
                 previous = (connection.configuration, box)
             } catch {
@@ -118,7 +139,7 @@ public struct CheckRunner: Sendable {
             return
         }
         for (connection, box) in zip(scenario.connections, configurations) {
-            emit(.result(ScenarioRunner.run(connection, configuration: box.configuration, suite: scenario.path)))
+            emit(.result(ScenarioRunner.run(connection, configuration: box.configuration, suite: scenario.path, warnings: box.warnings)))
         }
     }
 }
@@ -126,7 +147,13 @@ public struct CheckRunner: Sendable {
 /// A loaded configuration shared by reference between the connections that use it.
 final class RelayConfigurationBox {
     let configuration: RelayConfiguration
-    init(_ configuration: RelayConfiguration) { self.configuration = configuration }
+    /// The configuration's warnings as report text (the same for every connection).
+    let warnings: [String]
+
+    init(_ configuration: RelayConfiguration, connection: ClientConnection) {
+        self.configuration = configuration
+        self.warnings = ScenarioRunner.warningTexts(RelaySession(configuration: configuration, connection: connection).warnings)
+    }
 }
 
 /// Per-file event buffers: workers append, the reader takes them in file order.

@@ -10,8 +10,11 @@ public enum ScenarioRunner {
     /// The client connects, takes its steps in order and finally closes its side (if the server
     /// has not closed first). Every exchange becomes a ``StepResult``; every expectation that
     /// does not hold becomes a ``Difference`` with the engine's explanation chain.
+    ///
+    /// - Parameter warnings: the configuration's warnings as report text, when the caller has
+    ///   them already (they are the same for every connection of a configuration).
     public static func run(
-        _ connection: ScenarioConnection, configuration: RelayConfiguration, suite: String
+        _ connection: ScenarioConnection, configuration: RelayConfiguration, suite: String, warnings: [String]? = nil
     ) -> ConnectionResult {
         let spec = connection.configuration
         let client = ClientConnection(
@@ -41,7 +44,12 @@ public enum ScenarioRunner {
             client: Endpoint(ip: client.clientIP, port: client.clientPort, name: client.ptrName),
             server: Endpoint(ip: client.serverIP, port: client.serverPort, name: client.serverName),
             listener: connection.listener, connection: outcome, steps: run.steps, differences: run.differences,
-            warnings: run.session.warnings.map(\.description))
+            warnings: warnings ?? ScenarioRunner.warningTexts(run.session.warnings))
+    }
+
+    /// Configuration warnings as report lines: `file:line: message`.
+    public static func warningTexts(_ warnings: [ConfigurationWarning]) -> [String] {
+        warnings.map { warning in warning.source.map { "\($0): \(warning.message)" } ?? warning.message }
     }
 }
 
@@ -52,6 +60,8 @@ struct _ConnectionRun {
     var differences: [Difference] = []
     /// Exchanges already turned into step results.
     var seen = 0
+    /// The message the current step queued, if any.
+    var queued: QueuedMessage?
 
     init(session: RelaySession) { self.session = session }
 
@@ -59,16 +69,14 @@ struct _ConnectionRun {
 
     mutating func take(_ step: ScenarioStep) {
         let before = session.exchanges.count
+        let envelopesBefore = session.envelopes.count
         var targets: [Int?] = []
-        var pendingText = ""
         switch step.action {
         case .send(let bytes):
-            pendingText = ByteText.display(line: bytes)
             _ = session.receive(bytes)
             let count = session.exchanges.count - before
             targets = step.expectations.indices.map { $0 < count ? $0 : nil }
         case .data(let body, let force):
-            pendingText = "DATA"
             _ = session.receive(Array("DATA\r\n".utf8))
             let dataReplies = session.exchanges.count - before
             let goAhead = dataReplies > 0 && lastReplyCode == 354
@@ -84,7 +92,6 @@ struct _ConnectionRun {
                 targets = [dataReply, messageReply]
             }
         case .auth(let exchange):
-            pendingText = "AUTH \(exchange.mechanism.rawValue)"
             authenticate(exchange)
             let count = session.exchanges.count - before
             if step.expectations.count == 1 {
@@ -93,7 +100,6 @@ struct _ConnectionRun {
                 targets = step.expectations.indices.map { $0 < count ? $0 : nil }
             }
         case .wait(let seconds):
-            pendingText = "(idle \(ByteText.seconds(seconds)))"
             _ = session.idle(seconds: seconds)
             let count = session.exchanges.count - before
             targets = step.expectations.indices.map { $0 < count ? $0 : nil }
@@ -101,15 +107,38 @@ struct _ConnectionRun {
             session.clientClosed()
         }
         let new = Array(session.exchanges[before...])
-        record(new, expectations: step.expectations, targets: targets, position: step.position, pendingText: pendingText, subject: nil)
+        queued = session.envelopes.count > envelopesBefore ? session.envelopes.last : nil
+        record(
+            new, expectations: step.expectations, targets: targets, position: step.position,
+            pendingText: _ConnectionRun.text(of: step.action), subject: nil)
+        queued = nil
         seen = session.exchanges.count
+        if step.expectsNoReply, !new.isEmpty {
+            differences.append(
+                Difference(
+                    position: step.position, step: steps.last?.index, subject: _ConnectionRun.text(of: step.action),
+                    expected: "no reply",
+                    actual: new.map { ByteText.replyLines($0.reply).joined(separator: "\n") }.joined(separator: "\n"),
+                    explanation: new.last.map { explanation(for: $0).map(\.description) } ?? []))
+        }
         if case .send = step.action, !step.expectations.isEmpty, new.count > step.expectations.count {
             differences.append(
                 Difference(
-                    position: step.position, step: steps.last?.index, subject: pendingText,
+                    position: step.position, step: steps.last?.index, subject: _ConnectionRun.text(of: step.action),
                     expected: "\(step.expectations.count) repl\(step.expectations.count == 1 ? "y" : "ies")",
                     actual: "\(new.count) replies: " + new.map { ByteText.replyLines($0.reply).first ?? "(none)" }.joined(separator: ", "),
                     explanation: ["give one expectation per reply (a list) to check each of them"]))
+        }
+    }
+
+    /// What a step sends, for reports.
+    static func text(of action: ScenarioStep.Action) -> String {
+        switch action {
+        case .send(let bytes): return ByteText.display(line: bytes)
+        case .data: return "DATA"
+        case .auth(let exchange): return "AUTH \(exchange.mechanism.rawValue)"
+        case .wait(let seconds): return "(idle \(ByteText.seconds(seconds)))"
+        case .close: return "(close)"
         }
     }
 
@@ -150,9 +179,9 @@ struct _ConnectionRun {
         case .cramMD5:
             send("AUTH CRAM-MD5")
             guard lastReplyIsPrompt, let reply = session.exchanges.last?.reply else { return }
-            var text = String(decoding: reply.dropFirst(4), as: UTF8.self)
-            while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
-            let challenge = Data(base64Encoded: text).map { [UInt8]($0) } ?? []
+            var encoded = Array(reply.dropFirst(4))
+            while let last = encoded.last, last == 10 || last == 13 { encoded.removeLast() }
+            let challenge = Data(base64Encoded: Data(encoded)).map { [UInt8]($0) } ?? []
             let digest = MD5.hex(MD5.hmac(key: password, message: challenge))
             send(base64(user + Array(" \(digest)".utf8)))
         }
@@ -164,20 +193,21 @@ struct _ConnectionRun {
     /// (`targets[i]` is the index in `exchanges` expectation `i` applies to, nil for none).
     mutating func record(
         _ exchanges: [Exchange], expectations: [ReplyExpectation], targets: [Int?], position: FilePosition,
-        pendingText: String, subject: String?
+        pendingText: @autoclosure () -> String, subject: String?
     ) {
-        var expectationFor: [Int: ReplyExpectation] = [:]
+        // Expectation i applies to exchange targets[i]; the others got no reply.
+        var matched: [(target: Int, expectation: ReplyExpectation)] = []
         var unmatched: [ReplyExpectation] = []
         for (index, expectation) in expectations.enumerated() {
-            if index < targets.count, let target = targets[index], expectationFor[target] == nil {
-                expectationFor[target] = expectation
+            if index < targets.count, let target = targets[index], !matched.contains(where: { $0.target == target }) {
+                matched.append((target, expectation))
             } else {
                 unmatched.append(expectation)
             }
         }
         for (offset, exchange) in exchanges.enumerated() {
             var step = stepResult(exchange, position: position)
-            if let expectation = expectationFor[offset] {
+            if let expectation = matched.first(where: { $0.target == offset })?.expectation {
                 step.expected = expectation.written
                 if let failure = check(expectation, exchange: exchange) {
                     step.verdict = .failed
@@ -192,6 +222,7 @@ struct _ConnectionRun {
             steps.append(step)
         }
         for expectation in unmatched {
+            let pendingText = pendingText()
             // Nothing answered (the connection is closed, or the line was incomplete).
             var step = StepResult(
                 index: steps.count, position: position, kind: .none, clientText: pendingText, closed: session.isClosed,
@@ -237,7 +268,7 @@ struct _ConnectionRun {
             index: steps.count, position: position, kind: kind, client: client, clientText: text,
             replyBytes: exchange.reply, closed: exchange.closedAfter, stage: exchange.stage.rawValue,
             decision: exchange.decision?.outcome.rawValue, subject: exchange.decision?.subject.rawValue,
-            reasons: exchange.decision?.reasons ?? [])
+            reasons: exchange.decision == nil ? [] : explanation(for: exchange))
     }
 
     /// Why `expectation` does not hold for `exchange` (nil: it holds).
@@ -266,7 +297,20 @@ struct _ConnectionRun {
             ok = lines.map { String($0.dropFirst(min(4, $0.count))) }.joined(separator: "\n") == text
         }
         if ok, let fragment = expectation.contains { ok = lines.contains { $0.contains(fragment) } }
-        let facts = decision?.reasons ?? (exchange == nil || denied ? connectionFacts : [])
+        var envelopeText: String? = nil
+        if expectation.concernsEnvelope {
+            if let queued {
+                if ok, let sender = expectation.sender { ok = queued.senderText == sender }
+                if ok, let recipients = expectation.recipients { ok = queued.recipientTexts == recipients }
+                if ok, let received = expectation.received { ok = queued.receivedText == received }
+                envelopeText = "queued from <\(queued.senderText)> to " + queued.recipientTexts.map { "<\($0)>" }.joined(separator: ", ")
+                if expectation.received != nil { envelopeText! += "\n" + queued.receivedText }
+            } else {
+                ok = false
+                envelopeText = "no message was queued"
+            }
+        }
+        let facts = explanation(for: exchange)
         if ok, let reason = expectation.reason {
             let haystack = (decision.map { [$0.description] } ?? []) + facts.map(\.description)
             ok = haystack.contains { $0.range(of: reason, options: .caseInsensitive) != nil }
@@ -286,7 +330,18 @@ struct _ConnectionRun {
             actual = lines.joined(separator: "\n")
         }
         if let outcome { actual += "  (\(outcome))" }
+        if let envelopeText { actual += "\n" + envelopeText }
         return (actual, explanation)
+    }
+
+    /// Why an exchange went the way it did: its decision's facts; for rblsmtpd's answers (whose
+    /// decisions carry no facts of their own) and for steps that got no reply, the connection's.
+    func explanation(for exchange: Exchange?) -> [Fact] {
+        if let reasons = exchange?.decision?.reasons, !reasons.isEmpty { return reasons }
+        guard let exchange else { return connectionFacts }
+        if exchange.stage == .rblsmtpd, let blocklist = session.connectionDecision.blocklist { return blocklist.reasons }
+        if exchange.stage == .tcpserver { return connectionFacts }
+        return []
     }
 
     static func outcome(ofCode line: String) -> String? {
@@ -334,6 +389,9 @@ struct _ConnectionRun {
             if actual != blocklist {
                 problems.append(("rblsmtpd \(_ConnectionRun.blocklistWord(blocklist))", "rblsmtpd \(_ConnectionRun.blocklistWord(actual))"))
             }
+        }
+        if let status = expectation.exitStatus, Int32(status) != session.exitStatus {
+            problems.append(("exit status \(status)", "exit status " + (session.exitStatus.map { String($0) } ?? "(none)")))
         }
         if expectation.greeting != nil, steps.first?.verdict == .failed {
             outcome.verdict = .failed

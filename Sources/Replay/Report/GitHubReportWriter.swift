@@ -33,8 +33,9 @@ public struct GitHubReportWriter: ReportWriter {
     }
 
     public mutating func finish(_ summary: ReportSummary) -> String {
-        var text = "\(tool): \(summary.connections) connections: \(summary.passed) passed, \(summary.failed) failed (\(summary.steps) steps)"
-        if summary.errors > 0 { text += ", \(summary.errors) errors" }
+        var text = "\(tool): \(summary.connections) connection\(summary.connections == 1 ? "" : "s"): "
+        text += "\(summary.passed) passed, \(summary.failed) failed (\(summary.steps) step\(summary.steps == 1 ? "" : "s"))"
+        if summary.errors > 0 { text += ", \(summary.errors) error\(summary.errors == 1 ? "" : "s")" }
         return text + "\n"
     }
 

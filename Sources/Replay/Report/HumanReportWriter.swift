@@ -29,6 +29,12 @@ public struct HumanReportWriter: ReportWriter {
 
     public var problemsGoToStandardError: Bool { true }
 
+    /// Whether to colour the report: only on a terminal, and never when `NO_COLOR` is set
+    /// (whatever its value).
+    public static func usesColour(isTerminal: Bool, environment: [String: String]) -> Bool {
+        isTerminal && environment["NO_COLOR"] == nil
+    }
+
     public mutating func write(_ result: ConnectionResult) -> String {
         var out = ""
         if result.suite != currentSuite {
@@ -73,7 +79,10 @@ public struct HumanReportWriter: ReportWriter {
         var out = "      "
         if let position = difference.position { out += paint("\(position):", .dim) + " " }
         out += difference.subject + "\n"
-        out += "        " + paint("expected", .yellow) + "  " + difference.expected + "\n"
+        let expected = difference.expected.split(separator: "\n", omittingEmptySubsequences: false)
+        for (index, line) in expected.enumerated() {
+            out += "        " + (index == 0 ? paint("expected", .yellow) : "        ") + "  " + line + "\n"
+        }
         let actual = difference.actual.split(separator: "\n", omittingEmptySubsequences: false)
         for (index, line) in actual.enumerated() {
             out += "        " + (index == 0 ? paint("actual  ", .yellow) : "        ") + "  " + line + "\n"

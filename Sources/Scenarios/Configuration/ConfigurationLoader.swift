@@ -138,6 +138,8 @@ public final class ConfigurationLoader {
             } catch {
                 throw rulesError(error, spec: spec, inline: nil)
             }
+        case .missing(let path):
+            database = RulesDatabase.missing(path: path)
         case .text(let text, let origin):
             do {
                 database = try RulesDatabase(source: text, path: origin, dialect: dialect)

@@ -177,9 +177,11 @@ extension ConfigurationSpec {
         if value.isNull { return RulesSpec.none }
         if value.isMapping {
             var result: RulesSpec? = nil
-            for entry in try value.mapping(allowedKeys: ["file", "text"]) {
-                guard result == nil else { throw entry.keyNode.error("give either 'file' or 'text', not both") }
-                if entry.key == "file" {
+            for entry in try value.mapping(allowedKeys: ["file", "text", "missing"]) {
+                guard result == nil else { throw entry.keyNode.error("give one of 'file', 'text' or 'missing'") }
+                if entry.key == "missing" {
+                    result = .missing(entry.value.source.resolve(try entry.value.string()))
+                } else if entry.key == "file" {
                     result = .file(entry.value.source.resolve(try entry.value.string()))
                 } else {
                     var text = try entry.value.string()
@@ -189,7 +191,7 @@ extension ConfigurationSpec {
                     result = .text(text, origin: position.file)
                 }
             }
-            guard let result else { throw value.error("expected 'file: PATH' or 'text: RULES'") }
+            guard let result else { throw value.error("expected 'file: PATH', 'text: RULES' or 'missing: PATH'") }
             return result
         }
         return .file(value.source.resolve(try value.string()))

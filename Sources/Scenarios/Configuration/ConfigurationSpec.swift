@@ -134,6 +134,8 @@ public enum RulesSpec: Sendable, Hashable {
     case file(String)
     /// tcprules source text; `origin` names it in explanations (line numbers are the YAML file's).
     case text(String, origin: String)
+    /// A rules file that does not exist: tcpserver drops every connection (with `-X`, allows it).
+    case missing(String)
 }
 
 /// rblsmtpd's place in the chain.

@@ -99,12 +99,15 @@ public struct ScenarioStep: Sendable, Hashable {
     /// `data`, a single expectation applies to the final reply (after the message, or the DATA
     /// reply when no message was sent); two apply to the DATA reply and the final one.
     public var expectations: [ReplyExpectation]
+    /// Whether the step must get no reply at all (`expect: []`).
+    public var expectsNoReply: Bool
     /// Where the step is written.
     public var position: FilePosition
 
-    public init(action: Action, expectations: [ReplyExpectation] = [], position: FilePosition) {
+    public init(action: Action, expectations: [ReplyExpectation] = [], expectsNoReply: Bool = false, position: FilePosition) {
         self.action = action
         self.expectations = expectations
+        self.expectsNoReply = expectsNoReply
         self.position = position
     }
 }
@@ -166,10 +169,21 @@ public struct ReplyExpectation: Sendable, Hashable {
     /// Text the decision's explanation must mention (case-insensitive), e.g. `badmailfrom`,
     /// `RELAYCLIENT`, `tcp.smtp:7`.
     public var reason: String?
+    /// The envelope sender of the message queued by this step, as stored.
+    public var sender: String?
+    /// The envelope recipients of the message queued by this step, as stored (RELAYCLIENT
+    /// suffixes included).
+    public var recipients: [String]?
+    /// The `Received:` line qmail-smtpd wrote in front of the message (its two lines joined by
+    /// LF, without the final LF).
+    public var received: String?
     /// Where the expectation is written.
     public var position: FilePosition
     /// The expectation as written, for reports.
     public var written: String
+
+    /// Whether it says something about the queued message.
+    public var concernsEnvelope: Bool { sender != nil || recipients != nil || received != nil }
 
     public init(
         code: Int? = nil, reply: [String]? = nil, text: String? = nil, contains: String? = nil, outcome: Outcome? = nil,
@@ -199,6 +213,9 @@ public struct ConnectionExpectation: Sendable, Hashable {
     public var blocklist: Decision.Outcome?
     /// The first thing the client receives.
     public var greeting: ReplyExpectation?
+    /// The exit status of tcpserver's child when the connection is over (qmail-smtpd: 0 after
+    /// QUIT, 1 after EOF, a timeout or a bare LF in DATA; 100 for a deny).
+    public var exitStatus: Int?
     /// Where the expectation is written.
     public var position: FilePosition
     /// The expectation as written, for reports.
@@ -206,8 +223,10 @@ public struct ConnectionExpectation: Sendable, Hashable {
 
     public init(
         allowed: Bool? = nil, rule: String?? = nil, environment: [String: String?] = [:],
-        blocklist: Decision.Outcome? = nil, greeting: ReplyExpectation? = nil, position: FilePosition, written: String
+        blocklist: Decision.Outcome? = nil, greeting: ReplyExpectation? = nil, exitStatus: Int? = nil,
+        position: FilePosition, written: String
     ) {
+        self.exitStatus = exitStatus
         self.allowed = allowed
         self.rule = rule
         self.environment = environment

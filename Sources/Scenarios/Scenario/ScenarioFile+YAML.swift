@@ -242,12 +242,15 @@ struct _ScenarioParser {
         var encoding = "utf8"
         var force = false
         var expectations: [ReplyExpectation] = []
+        var expectsNoReply = false
         var actionEntry: YAMLEntry? = nil
         for entry in entries {
             switch entry.key {
             case "encoding": encoding = try entry.value.choice(["utf8", "latin1"])
             case "force": force = try entry.value.bool()
-            case "expect": expectations = try parseReplyExpectations(entry.value)
+            case "expect":
+                expectations = try parseReplyExpectations(entry.value)
+                expectsNoReply = expectations.isEmpty
             default:
                 if let previous = actionEntry {
                     throw entry.keyNode.error("a step does one thing: it already has '\(previous.key)'")
@@ -297,7 +300,7 @@ struct _ScenarioParser {
             }
             action = .close
         }
-        return ScenarioStep(action: action, expectations: expectations, position: node.position)
+        return ScenarioStep(action: action, expectations: expectations, expectsNoReply: expectsNoReply, position: node.position)
     }
 
     func parseAuthExchange(_ node: YAMLNode) throws(ScenarioError) -> AuthExchange {
@@ -331,7 +334,7 @@ struct _ScenarioParser {
         var steps: [ScenarioStep] = []
         let helo = try keys["helo"]?.value.string() ?? client.ptr ?? "[\(client.ip)]"
         let heloPosition = keys["helo"]?.value.position ?? node.position
-        steps.append(ScenarioStep(action: .send(Array("EHLO \(helo)\r\n".utf8)), position: heloPosition))
+        steps.append(ScenarioStep(action: .send(_ScenarioParser.line("EHLO ", helo)), position: heloPosition))
         if let auth = keys["authenticate"] {
             steps.append(ScenarioStep(action: .auth(try parseAuthExchange(auth.value)), position: auth.value.position))
         }
@@ -340,13 +343,13 @@ struct _ScenarioParser {
         }
         var sender = try from.value.optionalString() ?? ""
         if sender.hasPrefix("<"), sender.hasSuffix(">"), sender.count >= 2 { sender = String(sender.dropFirst().dropLast()) }
-        steps.append(ScenarioStep(action: .send(Array("MAIL FROM:<\(sender)>\r\n".utf8)), position: from.value.position))
+        steps.append(ScenarioStep(action: .send(_ScenarioParser.line("MAIL FROM:<", sender, ">")), position: from.value.position))
         if let rcpt = keys["rcpt"] {
             if rcpt.value.isMapping {
                 for entry in try rcpt.value.mapping() {
                     steps.append(
                         ScenarioStep(
-                            action: .send(Array("RCPT TO:<\(entry.key)>\r\n".utf8)),
+                            action: .send(_ScenarioParser.line("RCPT TO:<", entry.key, ">")),
                             expectations: entry.value.isNull ? [] : [try parseReplyExpectation(entry.value)],
                             position: entry.keyNode.position))
                 }
@@ -360,21 +363,35 @@ struct _ScenarioParser {
                         let entry = entries[0]
                         steps.append(
                             ScenarioStep(
-                                action: .send(Array("RCPT TO:<\(entry.key)>\r\n".utf8)),
+                                action: .send(_ScenarioParser.line("RCPT TO:<", entry.key, ">")),
                                 expectations: entry.value.isNull ? [] : [try parseReplyExpectation(entry.value)],
                                 position: entry.keyNode.position))
                     } else {
                         steps.append(
-                            ScenarioStep(action: .send(Array("RCPT TO:<\(try item.string())>\r\n".utf8)), position: item.position))
+                            ScenarioStep(action: .send(_ScenarioParser.line("RCPT TO:<", try item.string(), ">")), position: item.position))
                     }
                 }
             }
         }
-        steps.append(ScenarioStep(action: .send(Array("QUIT\r\n".utf8)), position: node.position))
+        steps.append(ScenarioStep(action: .send(_ScenarioParser.quit), position: node.position))
         return steps
     }
 
     // MARK: - Bytes
+
+    static let quit: [UInt8] = Array("QUIT\r\n".utf8)
+
+    /// `prefix + text + suffix + CRLF` as UTF-8.
+    static func line(_ prefix: StaticString, _ text: String, _ suffix: StaticString = "") -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(prefix.utf8CodeUnitCount + text.utf8.count + suffix.utf8CodeUnitCount + 2)
+        prefix.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: text.utf8)
+        suffix.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(13)
+        bytes.append(10)
+        return bytes
+    }
 
     /// Text as bytes: UTF-8, or Latin-1 (each character U+0000…U+00FF one byte) for 8-bit data.
     func bytes(_ text: String, node: YAMLNode, encoding: String) throws(ScenarioError) -> [UInt8] {
@@ -402,7 +419,7 @@ struct _ScenarioParser {
     /// then `.` CRLF.
     func messageBytes(_ text: String, node: YAMLNode, encoding: String) throws(ScenarioError) -> [UInt8] {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        if text.hasSuffix("\n") { lines.removeLast() }
+        if text.hasSuffix("\n") || text.isEmpty { lines.removeLast() }
         var result: [UInt8] = []
         for line in lines {
             var line = line
@@ -437,7 +454,7 @@ struct _ScenarioParser {
             return expectation
         }
         var expectation = ReplyExpectation(position: position, written: written(node))
-        for entry in try node.mapping(allowedKeys: ["code", "reply", "text", "contains", "decision", "reason"]) {
+        for entry in try node.mapping(allowedKeys: _ScenarioParser.expectationKeys) {
             switch entry.key {
             case "code": expectation.code = try entry.value.int(in: 100...599)
             case "reply":
@@ -452,16 +469,27 @@ struct _ScenarioParser {
                     throw entry.value.error("'\(word)' is not a decision" + NearestKey.hint(for: word, among: _ScenarioParser.outcomeWords))
                 }
                 expectation.outcome = outcome
-            default: expectation.reason = try entry.value.string()
+            case "reason": expectation.reason = try entry.value.string()
+            case "sender": expectation.sender = try entry.value.optionalString() ?? ""
+            case "recipients": expectation.recipients = try entry.value.stringList()
+            default: expectation.received = trimmingFinalNewline(try entry.value.string())
             }
         }
         return expectation
     }
 
+    static let expectationKeys = KeySet([
+        "code", "reply", "text", "contains", "decision", "reason", "sender", "recipients", "received",
+    ])
+
     /// A scalar expectation: `250`, `"553 sorry, …"` (the exact reply; lines separated by LF),
     /// or a decision word.
     func fillScalar(_ text: String, node: YAMLNode, into expectation: inout ReplyExpectation) throws(ScenarioError) {
-        let utf8 = Array(text.utf8)
+        if let outcome = ReplyExpectation.Outcome(rawValue: text) {
+            expectation.outcome = outcome
+            return
+        }
+        let utf8 = Array(text.utf8.prefix(4))
         if utf8.count == 3, utf8.allSatisfy({ (48...57).contains($0) }) {
             guard let code = Int(text), (100...599).contains(code) else {
                 throw node.error("\(text) is not an SMTP reply code (100-599)")
@@ -473,10 +501,6 @@ struct _ScenarioParser {
             let lines = try replyLines(text, node: node)
             expectation.reply = lines
             expectation.code = Int(text.prefix(3))
-            return
-        }
-        if let outcome = ReplyExpectation.Outcome(rawValue: text) {
-            expectation.outcome = outcome
             return
         }
         throw node.error(
@@ -503,10 +527,43 @@ struct _ScenarioParser {
     func written(_ node: YAMLNode) -> String {
         guard let entries = try? node.mapping() else { return node.scalarText ?? "…" }
         let parts = entries.map { entry -> String in
-            if let text = entry.value.scalarText { return "\(entry.key): \(text)" }
-            return "\(entry.key): \(written(entry.value))"
+            if let text = entry.value.scalarText {
+                return "\(_ScenarioParser.writtenScalar(entry.key)): \(_ScenarioParser.writtenScalar(text, plain: entry.value.isPlainScalar))"
+            }
+            if entry.value.isSequence, let items = try? entry.value.sequence() {
+                let texts = items.map { $0.scalarText.map { _ScenarioParser.writtenScalar($0, plain: false) } ?? written($0) }
+                return "\(_ScenarioParser.writtenScalar(entry.key)): [\(texts.joined(separator: ", "))]"
+            }
+            return "\(_ScenarioParser.writtenScalar(entry.key)): \(written(entry.value))"
         }
         return "{" + parts.joined(separator: ", ") + "}"
+    }
+
+    /// A scalar as it would be written in a flow mapping: quoted when it must be.
+    static func writtenScalar(_ text: String, plain: Bool = false) -> String {
+        if plain, !text.isEmpty { return text }
+        let special: Set<Character> = [":", ",", "{", "}", "[", "]", "#", "\"", "'", "\n", "\r", "\t", "&", "*", "!", "|", ">", "%", "`"]
+        let needsQuotes =
+            text.isEmpty || text.first == " " || text.last == " " || text.contains(where: { special.contains($0) })
+            || text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+        guard needsQuotes else { return text }
+        var quoted = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": quoted += "\\\""
+            case "\\": quoted += "\\\\"
+            case "\n": quoted += "\\n"
+            case "\r": quoted += "\\r"
+            case "\t": quoted += "\\t"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F {
+                    quoted += "\\x" + (scalar.value < 16 ? "0" : "") + String(scalar.value, radix: 16)
+                } else {
+                    quoted.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return quoted + "\""
     }
 
     func parseConnectionExpectation(_ node: YAMLNode) throws(ScenarioError) -> ConnectionExpectation {
@@ -515,7 +572,7 @@ struct _ScenarioParser {
             expectation.allowed = try allowOrDeny(node)
             return expectation
         }
-        for entry in try node.mapping(allowedKeys: ["connection", "rule", "env", "rblsmtpd", "greeting"]) {
+        for entry in try node.mapping(allowedKeys: ["connection", "rule", "env", "rblsmtpd", "greeting", "exit"]) {
             switch entry.key {
             case "connection":
                 expectation.allowed = try allowOrDeny(entry.value)
@@ -535,6 +592,8 @@ struct _ScenarioParser {
                 case "refuse": expectation.blocklist = .refuse
                 default: expectation.blocklist = .tempfail
                 }
+            case "exit":
+                expectation.exitStatus = try entry.value.int(in: 0...255)
             default:
                 expectation.greeting = try parseReplyExpectation(entry.value)
             }
