@@ -87,7 +87,9 @@ public struct JSONLinesReportWriter: ReportWriter {
         out += ",\"subject\":" + ByteText.json(step.subject)
         out += ",\"reasons\":" + ByteText.json(step.reasonTexts)
         out += ",\"expected\":" + ByteText.json(step.expected)
-        out += ",\"verdict\":" + ByteText.json(step.verdict.rawValue) + "}"
+        out += ",\"verdict\":" + ByteText.json(step.verdict.rawValue)
+        if let note = step.note { out += ",\"note\":" + ByteText.json(note) }
+        out += "}"
         return out
     }
 

@@ -117,6 +117,9 @@ public struct StepResult: Sendable, Hashable {
     public var expected: String?
     /// The verdict.
     public var verdict: Verdict
+    /// Why the step was not compared, or how it was reached (`relaylab replay`: unobservable,
+    /// not replayed, after a divergence); nil for none.
+    public var note: String? = nil
 
     public init(
         index: Int, position: FilePosition? = nil, kind: Kind, client: [UInt8] = [], clientText: String,
