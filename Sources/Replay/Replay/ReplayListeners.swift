@@ -115,7 +115,7 @@ public final class ReplayListeners {
 
     /// The listener's settings with the command-line overrides on top; the server address is
     /// the captured one (it is qmail's ipme, for domain literals, unless `ipme` is given).
-    private func effectiveSpec(_ listener: Listener, serverIP: String?) -> ConfigurationSpec {
+    public func effectiveSpec(_ listener: Listener, serverIP: String?) -> ConfigurationSpec {
         var spec = listener.configuration.merged(with: overrides)
         if let words = overrides.tcpserver {
             spec.tcpserver = (listener.configuration.tcpserver ?? []) + words
