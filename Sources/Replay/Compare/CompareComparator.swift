@@ -386,7 +386,10 @@ enum _CompareComparator {
     /// A note for a step only one side was sent (scenario sessions that took different paths).
     static func oneSided(_ step: _CompareRun.Step, sentTo side: CompareSideName, other: _CompareRun) -> String {
         let why: String
-        if other.steps.last(where: \.fed)?.closed ?? false {
+        let closedBefore = other.steps.contains { earlier in
+            earlier.fed && earlier.closed && (earlier.group, earlier.ordinal) < (step.group, step.ordinal)
+        }
+        if closedBefore {
             why = "its server had closed the connection"
         } else {
             switch step.kind {
