@@ -88,7 +88,13 @@ extension RelayLab {
                     do {
                         try ReplayConfigurationFlags.parse(side.arguments).check()
                     } catch let error as ValidationError {
-                        throw ValidationError("\(name): " + error.message.replacingOccurrences(of: "--", with: "--\(name)-"))
+                        // Name the side's own flags: --config is --baseline, --control is --baseline-control.
+                        let message = error.message.replacingOccurrences(of: "--config", with: "\u{0}")
+                            .replacingOccurrences(of: "--no-", with: "--no-\(name)-")
+                            .replacingOccurrences(of: "--", with: "--\(name)-")
+                            .replacingOccurrences(of: "--no-\(name)-\(name)-", with: "--no-\(name)-")
+                            .replacingOccurrences(of: "\u{0}", with: "--\(name)")
+                        throw ValidationError("\(name): " + message)
                     }
                 }
             } catch let error as ValidationError {
@@ -107,6 +113,7 @@ extension RelayLab {
             }
             // The two sides' settings; a git revision side reads its files from the revision.
             var sides: [CompareSideValues] = [baselineFlags.values, candidateFlags.values]
+            var headings = sides.map(\.summary)
             let sideListeners: [ReplayListeners]
             let captures: [String]
             let scenarios: [String]
@@ -118,6 +125,7 @@ extension RelayLab {
                     revisions.append(revision)
                     var values = sides[index].isEmpty ? sides[1 - index] : sides[index]
                     values.rev = nil
+                    headings[index] = "\(rev): " + values.summary
                     values = try values.mappingPaths(revision.map)
                     values.rev = rev
                     sides[index] = values
@@ -167,7 +175,7 @@ extension RelayLab {
                 let colour = HumanReportWriter.usesColour(
                     isTerminal: isatty(STDOUT_FILENO) == 1, environment: ProcessInfo.processInfo.environment)
                 let report = CompareHumanReport(colour: colour).render(
-                    summary, inputs: inputs, baseline: sides[0].summary, candidate: sides[1].summary, warnings: warnings)
+                    summary, inputs: inputs, baseline: headings[0], candidate: headings[1], warnings: warnings)
                 output.write(label(report))
             case .json:
                 for warning in warnings {
