@@ -147,10 +147,10 @@ struct CaptureEngine {
                     finish(slot: slot, fallback: .superseded, keepInTable: true)
                     open(key: key, fromA: fromA, synOnly: synOnly, syn: syn, sourceSMTP: sourceSMTP, destinationSMTP: destinationSMTP)
                 } else {
-                    connections[slot]!.segment(
+                    let finished = connections[slot]!.segment(
                         fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed,
                         packet: packetNumber, time: time)
-                    if connections[slot]!.isFinished { finish(slot: slot, fallback: .captureEnded) }
+                    if finished { finish(slot: slot, fallback: .captureEnded) }
                     return
                 }
             } else {
@@ -177,10 +177,10 @@ struct CaptureEngine {
         }
         guard let value = lookup(key), value > 0 else { return }
         let slot = Int(value - 1)
-        connections[slot]!.segment(
+        let finished = connections[slot]!.segment(
             fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed,
             packet: packetNumber, time: time)
-        if connections[slot]!.isFinished { finish(slot: slot, fallback: .captureEnded) }
+        if finished { finish(slot: slot, fallback: .captureEnded) }
     }
 
     /// The live slot + 1 (positive) or the closed-ring index, negated and minus one.
@@ -192,20 +192,8 @@ struct CaptureEngine {
     }
 
     /// A SYN on a live connection: a retransmitted SYN belongs to it; another starts a new one.
-    private func startsNewConnection(slot: Int, fromA: Bool, seq: UInt32, synOnly: Bool) -> Bool {
-        let connection = connections[slot]!
-        let direction = fromA ? connection.a : connection.b
-        if direction.synSeen && direction.isn == seq { return false }
-        // The SYN of data already seen (packets out of time order in the file).
-        if !direction.synSeen && direction.baseKnown && direction.base == seq &+ 1 && connection.closeEvent == nil {
-            return false
-        }
-        if !direction.synSeen && !direction.sentPayload && connection.closeEvent == nil {
-            // The first SYN (or SYN-ACK) seen on this side of a connection opened by the other.
-            if let clientIsA = connection.clientIsA { return synOnly != (fromA == clientIsA) }
-            return false
-        }
-        return true
+    private mutating func startsNewConnection(slot: Int, fromA: Bool, seq: UInt32, synOnly: Bool) -> Bool {
+        connections[slot]!.isStartedAnew(bySYNFromA: fromA, seq: seq, synOnly: synOnly)
     }
 
     /// Whether a segment for a recently closed connection only repeats old bytes.
