@@ -62,8 +62,8 @@ struct CaptureEngine {
     private var dnsStreams: [FlowKey: DNSStream] = [:]
 
     var summary = CaptureSummary()
-    /// Dialogues finished and not yet handed out.
-    var ready: [Dialogue] = []
+    /// Dialogues finished and not yet handed out (with their summary counts, already counted).
+    var ready: [FinishedConnection] = []
     private var nextIndex = 0
 
     /// The packet being processed: number in the whole input and in its file, and its time.
@@ -258,10 +258,10 @@ struct CaptureEngine {
             if batch.count >= ReconstructionPool.batchSize { submitBatch(waitForAll: false) }
             return
         }
-        let finished = builder.build(&connection, context)
-        account(finished)
-        ready.append(finished.dialogue)
-        if scratchPool.count < 64 { scratchPool.append(connection.sink.session.takeScratch()) }
+        var finished = builder.build(&connection, context)
+        Self.account(finished, into: &summary, endCounts: &endCounts)
+        Self.recycle(&finished, into: &scratchPool)
+        ready.append(finished)
     }
 
     /// Turns finished connections into dialogues.
@@ -279,16 +279,25 @@ struct CaptureEngine {
             batch = []
             batch.reserveCapacity(ReconstructionPool.batchSize)
         }
-        for done in pool.collect(waitForAll: waitForAll) {
-            for finished in done {
-                account(finished)
-                ready.append(finished.dialogue)
+        for var done in pool.collect(waitForAll: waitForAll) {
+            for index in done.indices {
+                Self.account(done[index], into: &summary, endCounts: &endCounts)
+                Self.recycle(&done[index], into: &scratchPool)
+            }
+            if ready.isEmpty {
+                swap(&ready, &done)
+            } else {
+                ready.append(contentsOf: done)
             }
         }
     }
 
     /// Working arrays of finished sessions, for new ones.
     private var scratchPool: [SMTPSession.Scratch] = []
+
+    private static func recycle(_ finished: inout FinishedConnection, into scratchPool: inout [SMTPSession.Scratch]) {
+        if scratchPool.count < 256, let scratch = finished.scratch.take() { scratchPool.append(scratch) }
+    }
 
     /// Replaces the table entry with a closed-flow record.
     private mutating func remember(_ connection: Connection) {
@@ -357,21 +366,20 @@ struct CaptureEngine {
     // MARK: - Dialogues
 
     /// Adds a finished connection to the summary.
-    private mutating func account(_ finished: FinishedConnection) {
-        let dialogue = finished.dialogue
+    private static func account(_ finished: FinishedConnection, into summary: inout CaptureSummary, endCounts: inout [Int]) {
         summary.connections += 1
-        if dialogue.problems.isEmpty { summary.completeConnections += 1 } else { summary.incompleteConnections += 1 }
-        if dialogue.midstream { summary.midstreamConnections += 1 }
-        endCounts[dialogue.end.index] += 1
-        if !dialogue.problems.isEmpty {
+        if finished.dialogue.problems.isEmpty { summary.completeConnections += 1 } else { summary.incompleteConnections += 1 }
+        if finished.dialogue.midstream { summary.midstreamConnections += 1 }
+        endCounts[finished.dialogue.end.index] += 1
+        if !finished.dialogue.problems.isEmpty {
             var kinds = Set<DialogueProblem.Kind>()
-            for problem in dialogue.problems {
+            for problem in finished.dialogue.problems {
                 kinds.insert(problem.kind)
                 if let limit = problem.limit { summary.limitsHit[limit, default: 0] += 1 }
             }
             for kind in kinds { summary.problems[kind, default: 0] += 1 }
         }
-        summary.steps += dialogue.steps.count
+        summary.steps += finished.dialogue.steps.count
         summary.unobservableSteps += finished.unobservableSteps
         summary.retransmittedSegments += finished.retransmittedSegments
         summary.outOfOrderSegments += finished.outOfOrderSegments
