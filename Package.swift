@@ -34,7 +34,11 @@ let package = Package(
             pkgConfig: "libpcap",
             providers: [.apt(["libpcap-dev"]), .brew(["libpcap"])]
         ),
-        .target(name: "Capture", dependencies: ["CPcap"]),
+        // Strict memory safety: every unsafe expression is marked (they live in the `_` files).
+        // `.strictMemorySafety()` needs tools 6.2; this is the same compiler flag.
+        .target(name: "Capture", dependencies: ["CPcap"], swiftSettings: [.unsafeFlags(["-strict-memory-safety"])]),
+        // Measures the Capture layer on capture files (scripts/make-bench-capture makes one).
+        .executableTarget(name: "CaptureBench", dependencies: ["Capture"], path: "Sources/CaptureBench"),
         // Layer 4b: YAML scenario files.
         .target(
             name: "Scenarios",
