@@ -206,12 +206,12 @@ public struct RelaySession: Sendable {
             let result = rbl.start()
             return apply(result, kind: .greeting, stage: .rblsmtpd, client: [], decisionOverride: connectionDecision.blocklist)
         }
-        if let smtpd {
-            let result = smtpd.start()
+        if smtpd != nil {
+            let result = smtpd!.start()
             var smtpdDecision = result.decision ?? Decision(.greeting, .accept)
-            if result.decision == nil, let relayClient = smtpd.relayClient {
+            if result.decision == nil, let relayClient = smtpd!.relayClient {
                 smtpdDecision.reasons.append(
-                    Fact(.relayClient(value: Bytes.text(relayClient)), source: smtpd.relayClientSource))
+                    Fact(.relayClient(value: Bytes.text(relayClient)), source: smtpd!.relayClientSource))
             }
             connectionDecision.smtpd = smtpdDecision
             return apply(result, kind: .greeting, stage: .qmailSMTPD, client: [], decisionOverride: smtpdDecision)
@@ -264,9 +264,9 @@ public struct RelaySession: Sendable {
                 record(Exchange(kind: .timeout, stage: .rblsmtpd, decision: decision, closedAfter: true))
                 close(.timeout, status: 0)
             }
-        } else if let stage = smtpd {
+        } else if smtpd != nil {
             if idleTime >= Double(configuration.control.timeout) {
-                let result = stage.timeoutReply()
+                let result = smtpd!.timeoutReply()
                 let decision = Decision(
                     .timeout, .tempfail, reasons: [Fact(.idleTimeout(seconds: configuration.control.timeout))])
                 output += apply(result, kind: .timeout, stage: .qmailSMTPD, client: [], decisionOverride: decision)
@@ -280,7 +280,7 @@ public struct RelaySession: Sendable {
     private mutating func feed(_ buffer: UnsafeBufferPointer<UInt8>, into output: inout [UInt8]) {
         var index = 0
         while index < buffer.count, !isClosed {
-            if smtpd?.mode == .data {
+            if smtpd?.isReadingMessage == true {
                 let now = self.now
                 let (consumed, result) = smtpd!.feedBody(
                     UnsafeBufferPointer(rebasing: buffer[index...]), configuration: configuration, now: now)
@@ -318,7 +318,7 @@ public struct RelaySession: Sendable {
         }
         guard smtpd != nil else { return [] }
         let kind: Exchange.Kind
-        if case .authLine = smtpd!.mode { kind = .authResponse } else { kind = .command(verb: RelaySession.verb(of: line)) }
+        if smtpd!.isReadingAuthResponse { kind = .authResponse } else { kind = .command(verb: RelaySession.verb(of: line)) }
         let now = self.now
         let result = smtpd!.line(line[...], configuration: configuration, now: now)
         return apply(result, kind: kind, stage: .qmailSMTPD, client: line, decisionOverride: nil)
