@@ -1,0 +1,156 @@
+/// Which program of the chain answered.
+public enum Stage: String, Sendable, Hashable, Codable, CaseIterable {
+    case tcpserver
+    case rblsmtpd
+    case qmailSMTPD = "qmail-smtpd"
+}
+
+/// One step of a session: what the client sent (or the connection event) and the exact bytes
+/// the chain answered, with the decision taken, in order.
+public struct Exchange: Sendable, Hashable {
+    /// What kind of step.
+    public enum Kind: Sendable, Hashable {
+        /// The connection opened: the greeting (or nothing, for a tcpserver deny).
+        case greeting
+        /// A command line; `verb` is the verb as sent, upper-cased (`""` for an empty line).
+        case command(verb: String)
+        /// The message after `354`, up to and including the final `.` line.
+        case messageBody
+        /// A line answering an AUTH prompt (334). Holds credentials: never print it.
+        case authResponse
+        /// Idle longer than the read timeout (qmail-smtpd: 451) or rblsmtpd's `-t` limit.
+        case timeout
+    }
+
+    /// What kind of step.
+    public var kind: Kind
+    /// Which program answered.
+    public var stage: Stage
+    /// The client's bytes for this step, line ending included (empty for greeting/timeout).
+    public var clientBytes: [UInt8]
+    /// The exact reply bytes (CRLF line ends); empty when the program sent nothing.
+    public var reply: [UInt8]
+    /// The decision taken at this step, when it decided something.
+    public var decision: Decision?
+    /// Whether the program closed the connection right after this reply.
+    public var closedAfter: Bool
+    /// Seconds the program paused before replying (AUTH failure: 5). Never slept; recorded.
+    public var delay: Double
+
+    public init(
+        kind: Kind, stage: Stage, clientBytes: [UInt8] = [], reply: [UInt8] = [], decision: Decision? = nil,
+        closedAfter: Bool = false, delay: Double = 0
+    ) {
+        self.kind = kind
+        self.stage = stage
+        self.clientBytes = clientBytes
+        self.reply = reply
+        self.decision = decision
+        self.closedAfter = closedAfter
+        self.delay = delay
+    }
+
+    /// The reply split into lines, without CRLF (bytes decoded as UTF-8, invalid ones replaced).
+    public var replyLines: [String] {
+        Exchange.lines(reply)
+    }
+
+    /// Splits reply bytes at CRLF (a final line without CRLF is kept).
+    public static func lines(_ bytes: [UInt8]) -> [String] {
+        var result: [String] = []
+        var start = 0
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == 13, index + 1 < bytes.count, bytes[index + 1] == 10 {
+                result.append(String(decoding: bytes[start..<index], as: UTF8.self))
+                index += 2
+                start = index
+            } else {
+                index += 1
+            }
+        }
+        if start < bytes.count { result.append(String(decoding: bytes[start...], as: UTF8.self)) }
+        return result
+    }
+}
+
+/// A message qmail-smtpd handed to qmail-queue (and qmail-queue accepted).
+public struct QueuedMessage: Sendable, Hashable {
+    /// The envelope sender as stored (`F` line), possibly empty.
+    public var sender: [UInt8]
+    /// The envelope recipients as stored (`T` lines), RELAYCLIENT suffixes applied.
+    public var recipients: [[UInt8]]
+    /// The `Received:` line qmail-smtpd wrote in front of the message (two lines, LF ends).
+    public var receivedLine: [UInt8]
+    /// The message as received (after unstuffing and CRLF→LF), without the Received line.
+    public var body: [UInt8]
+    /// qmail-queue's pid (the `qp` in the reply).
+    public var qp: Int
+    /// The unix time in the `250 ok` reply.
+    public var acceptedAt: Int64
+
+    public init(sender: [UInt8], recipients: [[UInt8]], receivedLine: [UInt8], body: [UInt8], qp: Int, acceptedAt: Int64) {
+        self.sender = sender
+        self.recipients = recipients
+        self.receivedLine = receivedLine
+        self.body = body
+        self.qp = qp
+        self.acceptedAt = acceptedAt
+    }
+
+    /// The full message qmail-queue received: Received line, then the body.
+    public var message: [UInt8] { receivedLine + body }
+    /// The sender as text.
+    public var senderText: String { String(decoding: sender, as: UTF8.self) }
+    /// The recipients as text.
+    public var recipientTexts: [String] { recipients.map { String(decoding: $0, as: UTF8.self) } }
+    /// The Received line as text, without its final LF.
+    public var receivedText: String {
+        var bytes = receivedLine
+        if bytes.last == 10 { bytes.removeLast() }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+    /// The envelope as qmail-queue reads it on descriptor 1: `F<sender>\0T<rcpt>\0…\0`.
+    public var envelope: [UInt8] {
+        var bytes: [UInt8] = [UInt8(ascii: "F")] + sender + [0]
+        for recipient in recipients { bytes += [UInt8(ascii: "T")] + recipient + [0] }
+        bytes.append(0)
+        return bytes
+    }
+}
+
+/// How the connection got past (or did not get past) tcpserver and rblsmtpd.
+public struct ConnectionDecision: Sendable, Hashable {
+    /// tcpserver's decision: `accept` or `deny`, with the rule and the variables it set.
+    public var tcpserver: Decision
+    /// The rule key that matched, if any.
+    public var ruleKey: String?
+    /// Where that rule is.
+    public var ruleSource: SourceLocation?
+    /// The complete environment tcpserver gave its child (empty for a deny).
+    public var environment: [String: String]
+    /// rblsmtpd's decision: `accept` (passed on), `refuse` (553), `tempfail` (451); nil when
+    /// rblsmtpd is not in the chain or the connection was denied.
+    public var blocklist: Decision?
+    /// qmail-smtpd's start: `accept` (greeting) or `tempfail` (421); nil if it never ran.
+    public var smtpd: Decision?
+
+    public init(
+        tcpserver: Decision, ruleKey: String? = nil, ruleSource: SourceLocation? = nil,
+        environment: [String: String] = [:], blocklist: Decision? = nil, smtpd: Decision? = nil
+    ) {
+        self.tcpserver = tcpserver
+        self.ruleKey = ruleKey
+        self.ruleSource = ruleSource
+        self.environment = environment
+        self.blocklist = blocklist
+        self.smtpd = smtpd
+    }
+
+    /// Which program ends up talking to the client.
+    public var finalStage: Stage {
+        if tcpserver.outcome == .deny { return .tcpserver }
+        if let blocklist, blocklist.outcome != .accept { return .rblsmtpd }
+        return .qmailSMTPD
+    }
+}

@@ -1,0 +1,420 @@
+import TCPRules
+
+/// One client connection through the simulated chain `tcpserver → [rblsmtpd →] qmail-smtpd`:
+/// a pure, synchronous state machine fed with the client's bytes.
+///
+/// ```swift
+/// var session = RelaySession(configuration: config, connection: ClientConnection(clientIP: "203.0.113.9"))
+/// var output = session.start()                                   // "220 mx.example.net ESMTP\r\n"
+/// output += session.receive(Array("HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@elsewhere.example>\r\n".utf8))
+/// session.exchanges.last?.decision                               // rcpt …: refuse: domain … not in rcpthosts
+/// ```
+///
+/// Feeding the same bytes in any chunking (one byte at a time, line by line, or the whole
+/// pipelined session at once) gives the same output, exchanges and decisions, as with the real
+/// programs. Nothing sleeps and nothing reads a clock: time passes only through
+/// ``idle(seconds:)`` (and the 5-second AUTH failure pause, which is recorded, not slept).
+public struct RelaySession: Sendable {
+    /// How the session ended.
+    public enum Ending: String, Sendable, Hashable, Codable {
+        /// tcpserver closed the connection without running anything.
+        case denied
+        /// The client sent QUIT.
+        case quit
+        /// The client closed its side.
+        case clientClosed = "client-closed"
+        /// The program hung up after a final reply (421, 451 for a bare LF, rblsmtpd -t0).
+        case hangUp = "hang-up"
+        /// Idle too long (qmail-smtpd 451, or rblsmtpd's -t limit).
+        case timeout
+    }
+
+    /// The configuration simulated.
+    public let configuration: RelayConfiguration
+    /// The connection, when the session started at tcpserver.
+    public let connection: ClientConnection?
+    /// How tcpserver and rblsmtpd handled the connection (tcpserver's facts are put into words
+    /// when this is read, not for every connection).
+    public var connectionDecision: ConnectionDecision {
+        var decision = ConnectionDecision(
+            tcpserver: tcpserverDecision, environment: childEnvironment, blocklist: blocklistDecision,
+            smtpd: smtpdDecision)
+        if case .tcpserver(let outcome, _) = origin, let match = outcome.match {
+            decision.ruleKey = match.key
+            decision.ruleSource = match.path.map { SourceLocation(file: $0, line: match.line) }
+        }
+        return decision
+    }
+
+    /// Where the programs' environment came from.
+    enum Origin {
+        /// tcpserver's answer for the connection, and tcpserver's own (inherited) environment.
+        case tcpserver(TCPServerOutcome, inherited: [String: String])
+        /// tcpserver could not have accepted this connection (not an IP address).
+        case impossible(String)
+        /// The environment was given (`init(configuration:childEnvironment:)`).
+        case given
+    }
+
+    let origin: Origin
+    let childEnvironment: [String: String]
+    var blocklistDecision: Decision?
+    var smtpdDecision: Decision?
+    /// Every step so far, in order.
+    public private(set) var exchanges: [Exchange] = []
+    /// Messages qmail-queue accepted.
+    public private(set) var envelopes: [QueuedMessage] = []
+    /// Whether the real program would have closed the connection.
+    public private(set) var isClosed = false
+    /// How the session ended (nil while open).
+    public private(set) var ending: Ending?
+    /// The exit status of tcpserver's child (100 for a deny, as tcpserver logs it; 111 when
+    /// tcpserver drops the connection because its rules cannot be read).
+    public private(set) var exitStatus: Int32?
+    /// Simulated seconds since the connection opened (idle time plus program pauses).
+    public private(set) var elapsed: Double = 0
+
+    /// qmail-smtpd, when it runs.
+    var smtpd: SMTPDStage?
+    /// rblsmtpd, when it blocks the client.
+    var rbl: RBLSMTPDStage?
+    var started = false {
+        didSet { if started { exchanges.reserveCapacity(8) } }
+    }
+    var pendingLine: [UInt8] = []
+    var pendingBody: [UInt8] = []
+    var idleTime: Double = 0
+    let sources: [String: SourceLocation]
+
+    /// Warnings about the configuration (control files and rules).
+    public var warnings: [ConfigurationWarning] {
+        var result = configuration.control.warnings
+        if let rules = configuration.rules, let failure = rules.readFailure {
+            let note =
+                failure.isMissingFile && configuration.tcpserver.allowMissingRules
+                ? "tcpserver's rules file is missing; -X lets every client in"
+                : "tcpserver cannot read its rules (\(failure.message)): every connection is dropped"
+            result.append(ConfigurationWarning(.rulesMissing, note, source: SourceLocation(file: rules.path)))
+        }
+        return result
+    }
+
+    /// The unix time the programs see now.
+    public var now: Int64 { configuration.clock + Int64(elapsed.rounded(.down)) }
+
+    // MARK: - Creating a session
+
+    /// A connection arriving at tcpserver.
+    ///
+    /// A client or server address that is not an IP address cannot reach a real tcpserver; the
+    /// session is then denied, with a fact saying why.
+    public init(configuration: RelayConfiguration, connection: ClientConnection) {
+        self.configuration = configuration
+        self.connection = connection
+        let tcpConnection = TCPServerConnection(
+            localIP: connection.serverIP, localPort: connection.serverPort, remoteIP: connection.clientIP,
+            remotePort: connection.clientPort, remotePTR: connection.ptrName,
+            remotePTRAddresses: connection.ptrAddresses, remoteInfo: connection.identInfo,
+            localDNSName: connection.serverName)
+        var inherited = configuration.environment
+        for (name, value) in connection.extraEnvironment { inherited[name] = value }
+        let outcome: TCPServerOutcome
+        do {
+            outcome = try TCPServer.accept(
+                tcpConnection, options: configuration.tcpserver, rules: configuration.rules,
+                inheritedEnvironment: inherited)
+        } catch {
+            self.origin = .impossible("\(error)")
+            self.childEnvironment = [:]
+            self.sources = [:]
+            return
+        }
+        self.origin = .tcpserver(outcome, inherited: inherited)
+        self.childEnvironment = outcome.environment
+        var sources: [String: SourceLocation] = [:]
+        if outcome.allowed {
+            if let match = outcome.match, !match.variables.isEmpty {
+                let location = match.path.map { SourceLocation(file: $0, line: match.line) }
+                    ?? SourceLocation(file: configuration.rules?.path ?? "rules")
+                for variable in match.variables { sources[variable.name] = location }
+            }
+            for name in inherited.keys where sources[name] == nil {
+                sources[name] = SourceLocation(file: "tcpserver environment")
+            }
+        }
+        self.sources = sources
+        if !outcome.allowed {
+            self.exitStatus = outcome.match == nil ? 111 : 100
+            return
+        }
+        (self.rbl, self.smtpd, self.blocklistDecision) = RelaySession.makeProgram(
+            configuration: configuration, environment: outcome.environment, sources: sources)
+    }
+
+    /// tcpserver's decision in facts.
+    var tcpserverDecision: Decision {
+        switch origin {
+        case .impossible(let message):
+            return Decision(.connection, .deny, reasons: [Fact(.tcpserverNote(message))])
+        case .given:
+            return Decision(.connection, .accept, reasons: [Fact(.note("environment given"))])
+        case .tcpserver(let outcome, let inherited):
+            var reasons: [Fact] = []
+            let rulesLocation = outcome.match.flatMap { match in
+                match.path.map { SourceLocation(file: $0, line: match.line) }
+            }
+            if let match = outcome.match {
+                if let key = match.key {
+                    reasons.append(Fact(.ruleMatched(key: key, action: match.action.rawValue), source: rulesLocation))
+                } else {
+                    reasons.append(Fact(.noRuleMatched(keysTried: match.keysTried)))
+                }
+                if match.action == .allow {
+                    for variable in match.variables {
+                        reasons.append(
+                            Fact(.ruleSetVariable(name: variable.name, value: variable.value), source: rulesLocation))
+                    }
+                }
+            } else if let rules = configuration.rules, let failure = rules.readFailure {
+                reasons.append(
+                    Fact(
+                        .rulesMissing(path: rules.path, allowed: outcome.allowed && failure.isMissingFile),
+                        source: SourceLocation(file: rules.path)))
+            } else {
+                reasons.append(Fact(.noRules))
+            }
+            if outcome.allowed {
+                if let host = outcome.remoteHost {
+                    reasons.append(Fact(.remoteHost(name: host)))
+                } else {
+                    let why: String
+                    if !configuration.tcpserver.lookupRemoteHost {
+                        why = "tcpserver runs with -H"
+                    } else if connection?.ptrName == nil {
+                        why = "no PTR record"
+                    } else {
+                        why = "-p: the PTR name does not resolve back to the client"
+                    }
+                    reasons.append(Fact(.noRemoteHost(reason: why)))
+                }
+                let ruleNames = Set(outcome.match?.variables.map(\.name) ?? [])
+                for (name, value) in inherited.sorted(by: { $0.key < $1.key }) where !ruleNames.contains(name) {
+                    if ["RELAYCLIENT", "RBLSMTPD", "SMTPAUTH", "DATABYTES"].contains(name) {
+                        reasons.append(Fact(.inheritedVariable(name: name, value: value)))
+                    }
+                }
+            }
+            return Decision(.connection, outcome.allowed ? .accept : .deny, reasons: reasons)
+        }
+    }
+
+    /// A session that starts after tcpserver, with the environment tcpserver gave its child
+    /// (for example the `env` recorded with a captured connection). rblsmtpd (if configured) and
+    /// qmail-smtpd see exactly `environment`.
+    public init(configuration: RelayConfiguration, childEnvironment environment: [String: String]) {
+        self.configuration = configuration
+        self.connection = nil
+        var sources: [String: SourceLocation] = [:]
+        for name in ["RELAYCLIENT", "RBLSMTPD"] where environment[name] != nil {
+            sources[name] = SourceLocation(file: "environment")
+        }
+        self.sources = sources
+        self.origin = .given
+        self.childEnvironment = environment
+        (self.rbl, self.smtpd, self.blocklistDecision) = RelaySession.makeProgram(
+            configuration: configuration, environment: environment, sources: sources)
+    }
+
+    static func makeProgram(
+        configuration: RelayConfiguration, environment: [String: String], sources: [String: SourceLocation]
+    ) -> (RBLSMTPDStage?, SMTPDStage?, Decision?) {
+        var blocklist: Decision? = nil
+        if let options = configuration.rblsmtpd {
+            let (stage, decision) = RBLSMTPDStage.decide(environment: environment, sources: sources, options: options)
+            blocklist = decision
+            if let stage { return (stage, nil, decision) }
+        }
+        return (nil, SMTPDStage(environment: environment, sources: sources, configuration: configuration), blocklist)
+    }
+
+    // MARK: - Driving the session
+
+    /// Opens the connection: returns what the client receives first (a greeting, a refusal, or
+    /// nothing for a tcpserver deny). Calling it again returns nothing.
+    public mutating func start() -> [UInt8] {
+        guard !started else { return [] }
+        started = true
+        if let rbl {
+            let result = rbl.start()
+            return apply(result, kind: .greeting, stage: .rblsmtpd, client: [], decisionOverride: blocklistDecision)
+        }
+        if smtpd != nil {
+            let result = smtpd!.start()
+            var smtpdDecision = result.decision ?? Decision(.greeting, .accept)
+            if result.decision == nil, let relayClient = smtpd!.relayClient {
+                smtpdDecision.reasons.append(
+                    Fact(.relayClient(value: Bytes.text(relayClient)), source: smtpd!.relayClientSource))
+            }
+            self.smtpdDecision = smtpdDecision
+            return apply(result, kind: .greeting, stage: .qmailSMTPD, client: [], decisionOverride: smtpdDecision)
+        }
+        record(Exchange(kind: .greeting, stage: .tcpserver, decision: tcpserverDecision, closedAfter: true))
+        close(.denied, status: exitStatus)
+        return []
+    }
+
+    /// Feeds bytes from the client and returns the bytes the chain sends back in response (in
+    /// any chunking; bytes after the connection closed are ignored).
+    public mutating func receive(_ bytes: some Collection<UInt8>) -> [UInt8] {
+        var output = start()
+        if isClosed || bytes.isEmpty { return output }
+        idleTime = 0
+        if let handled = bytes.withContiguousStorageIfAvailable({ buffer in feed(buffer, into: &output) }) {
+            _ = handled
+        } else {
+            Array(bytes).withUnsafeBufferPointer { feed($0, into: &output) }
+        }
+        return output
+    }
+
+    /// The client closed its side: the program exits without a word (qmail-smtpd status 1,
+    /// rblsmtpd 0). Anything half-sent is dropped; a half-received message is not queued.
+    public mutating func clientClosed() {
+        if !started { _ = start() }
+        if isClosed { return }
+        if rbl != nil {
+            close(.clientClosed, status: 0)
+        } else if smtpd != nil {
+            close(.clientClosed, status: 1)
+        } else {
+            close(.clientClosed, status: exitStatus)
+        }
+    }
+
+    /// Time passes without input. qmail-smtpd answers `451 timeout (#4.4.2)` and hangs up once
+    /// it has waited `timeoutsmtpd` seconds for input; a blocking rblsmtpd hangs up silently when
+    /// its `-t` limit (counted from the connection's start) runs out.
+    public mutating func idle(seconds: Double) -> [UInt8] {
+        var output = start()
+        if isClosed || seconds <= 0 { return output }
+        elapsed += seconds
+        idleTime += seconds
+        if let stage = rbl {
+            if stage.alarmSeconds > 0, elapsed >= Double(stage.alarmSeconds) {
+                let decision = Decision(
+                    .timeout, .deny, reasons: [Fact(.rblsmtpdTimeLimit(seconds: Int(stage.alarmSeconds)))])
+                record(Exchange(kind: .timeout, stage: .rblsmtpd, decision: decision, closedAfter: true))
+                close(.timeout, status: 0)
+            }
+        } else if smtpd != nil {
+            if idleTime >= Double(configuration.control.timeout) {
+                let result = smtpd!.timeoutReply()
+                let decision = Decision(
+                    .timeout, .tempfail, reasons: [Fact(.idleTimeout(seconds: configuration.control.timeout))])
+                output += apply(result, kind: .timeout, stage: .qmailSMTPD, client: [], decisionOverride: decision)
+            }
+        }
+        return output
+    }
+
+    // MARK: - Internals
+
+    private mutating func feed(_ buffer: UnsafeBufferPointer<UInt8>, into output: inout [UInt8]) {
+        var index = 0
+        while index < buffer.count, !isClosed {
+            if smtpd?.isReadingMessage == true {
+                let now = self.now
+                let (consumed, result) = smtpd!.feedBody(
+                    UnsafeBufferPointer(rebasing: buffer[index...]), configuration: configuration, now: now)
+                pendingBody.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[index..<(index + consumed)]))
+                index += consumed
+                if let result {
+                    let body = pendingBody
+                    pendingBody = []
+                    output += apply(result, kind: .messageBody, stage: .qmailSMTPD, client: body, decisionOverride: nil)
+                }
+                continue
+            }
+            let rest = UnsafeBufferPointer(rebasing: buffer[index...])
+            guard let newline = rest.firstIndex(of: Bytes.lf) else {
+                pendingLine.append(contentsOf: rest)
+                return
+            }
+            let line: [UInt8]
+            if pendingLine.isEmpty {
+                line = Array(UnsafeBufferPointer(rebasing: rest[..<(newline + 1)]))
+            } else {
+                pendingLine.append(contentsOf: UnsafeBufferPointer(rebasing: rest[..<(newline + 1)]))
+                line = pendingLine
+                pendingLine = []
+            }
+            index += newline + 1
+            output += handleLine(line)
+        }
+    }
+
+    private mutating func handleLine(_ line: [UInt8]) -> [UInt8] {
+        if let rbl {
+            let result = rbl.line(line[...])
+            return apply(result, kind: .command(verb: RelaySession.verb(of: line)), stage: .rblsmtpd, client: line, decisionOverride: nil)
+        }
+        guard smtpd != nil else { return [] }
+        let kind: Exchange.Kind
+        if smtpd!.isReadingAuthResponse { kind = .authResponse } else { kind = .command(verb: RelaySession.verb(of: line)) }
+        let now = self.now
+        let result = smtpd!.line(line[...], configuration: configuration, now: now)
+        return apply(result, kind: kind, stage: .qmailSMTPD, client: line, decisionOverride: nil)
+    }
+
+    /// The verb of a command line as sent, upper-cased.
+    static func verb(of line: [UInt8]) -> String {
+        var end = 0
+        while end < line.count, line[end] != Bytes.space, line[end] != Bytes.lf, line[end] != 0 { end += 1 }
+        if end > 0, line[end - 1] == Bytes.cr, end == line.count - 1 { end -= 1 }
+        if line[..<end].allSatisfy({ $0 < 0x80 }) {
+            // ASCII: upper-case in place (short verbs stay small strings, no allocation).
+            return String(unsafeUninitializedCapacity: end) { buffer in
+                for index in 0..<end {
+                    let byte = line[index]
+                    buffer[index] = byte &- 97 < 26 ? byte - 32 : byte
+                }
+                return end
+            }
+        }
+        return String(decoding: line[..<end].map { $0 &- 97 < 26 ? $0 - 32 : $0 }, as: UTF8.self)
+    }
+
+    private mutating func apply(
+        _ result: StepResult, kind: Exchange.Kind, stage: Stage, client: [UInt8], decisionOverride: Decision?
+    ) -> [UInt8] {
+        if result.delay > 0 { elapsed += result.delay }
+        if let queued = result.queued { envelopes.append(queued) }
+        let closing = result.exitStatus != nil
+        record(
+            Exchange(
+                kind: kind, stage: stage, clientBytes: client, reply: result.reply,
+                decision: decisionOverride ?? result.decision, closedAfter: closing, delay: result.delay))
+        if let status = result.exitStatus {
+            let ending: Ending
+            switch kind {
+            case .timeout: ending = .timeout
+            case .command(let verb) where verb == "QUIT" && status == 0: ending = .quit
+            default: ending = .hangUp
+            }
+            close(ending, status: status)
+        }
+        return result.reply
+    }
+
+    private mutating func record(_ exchange: Exchange) {
+        exchanges.append(exchange)
+    }
+
+    private mutating func close(_ ending: Ending, status: Int32?) {
+        isClosed = true
+        self.ending = ending
+        exitStatus = status
+        pendingLine = []
+        pendingBody = []
+    }
+}
