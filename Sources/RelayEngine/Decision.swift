@@ -215,7 +215,9 @@ public struct Fact: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The fact in words, without its source.
     public var text: String {
         switch kind {
-        case .ruleMatched(let key, let action): return "rule \"\(key)\" matched: \(action)"
+        case .ruleMatched(let key, let action):
+            if key.isEmpty { return "catch-all rule \":\" (empty key) matched: \(action)" }
+            return "rule \"\(key)\" matched: \(action)"
         case .noRuleMatched(let keys):
             return keys.isEmpty ? "no rule matched: allowed by default" : "no rule matched (tried \(keys.map { "\"\($0)\"" }.joined(separator: ", "))): allowed by default"
         case .noRules: return "tcpserver has no rules (-x): every client is allowed"

@@ -207,6 +207,11 @@ extension QmailControl {
         let badmailfromFacts: [Fact]
         let rcpthostsSource: SourceLocation
         let morercpthostsSource: SourceLocation
+        /// Replies built from the greeting once: `220 … ESMTP`, `221 …`, `250 …`, netqmail's EHLO.
+        let greetingReply: [UInt8]
+        let quitReply: [UInt8]
+        let heloReply: [UInt8]
+        let ehloReply: [UInt8]
 
         // swiftlint:disable:next function_body_length
         init(files: [String: ControlFile], directory: String, morercpthostsDatabase: MoreRcptHosts?) {
@@ -461,6 +466,11 @@ extension QmailControl {
             self.badmailfromFacts = (badmailfrom ?? []).map { Fact(.badmailfrom(entry: $0.text), source: $0.location) }
             self.rcpthostsSource = location("rcpthosts")
             self.morercpthostsSource = location("morercpthosts.cdb")
+            let text = greeting?.bytes ?? []
+            self.greetingReply = Array("220 ".utf8) + text + Array(" ESMTP\r\n".utf8)
+            self.quitReply = Array("221 ".utf8) + text + [13, 10]
+            self.heloReply = Array("250 ".utf8) + text + [13, 10]
+            self.ehloReply = Array("250-".utf8) + text + Array("\r\n250-PIPELINING\r\n250 8BITMIME\r\n".utf8)
         }
 
     }

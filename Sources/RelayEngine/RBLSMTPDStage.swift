@@ -15,11 +15,13 @@ struct RBLSMTPDStage {
     static func decide(
         environment: [String: String], sources: [String: SourceLocation], options: RBLSMTPDOptions
     ) -> (stage: RBLSMTPDStage?, decision: Decision) {
+        let rblsmtpd = environment["RBLSMTPD"]
+        if rblsmtpd == nil, options.options.isEmpty { return (nil, unlisted) }
         var decision = 0  // 0 undecided, 1 accept, 2 reject (451), 3 bounce (553)
         var text: [UInt8] = []
         var reasons: [Fact] = []
         var mustNotBounce = false
-        if let value = environment["RBLSMTPD"] {
+        if let value = rblsmtpd {
             let bytes = Bytes.cString(value)
             reasons.append(Fact(.rblsmtpdVariable(value: Bytes.text(bytes)), source: sources["RBLSMTPD"]))
             if bytes.isEmpty {
@@ -32,7 +34,7 @@ struct RBLSMTPDStage {
                 decision = 2
             }
         }
-        let ip = environment["TCPREMOTEIP"].map { Bytes.text(Bytes.cString($0)) } ?? ""
+        var ip: String { environment["TCPREMOTEIP"].map(Bytes.cText) ?? "" }
         var bounce = false
         var failClosed = false
         var zones: [String] = []
@@ -80,7 +82,7 @@ struct RBLSMTPDStage {
             }
         }
         if decision < 2 {
-            if environment["RBLSMTPD"] == nil, !reasons.contains(where: { if case .antiListed = $0.kind { return true } else { return false } }) {
+            if rblsmtpd == nil, !reasons.contains(where: { if case .antiListed = $0.kind { return true } else { return false } }) {
                 reasons.append(Fact(.notListed(zones: zones)))
             }
             return (nil, Decision(.blocklist, .accept, reasons: reasons))
@@ -100,6 +102,9 @@ struct RBLSMTPDStage {
             reasons: reasons, temporary: temporary)
         return (stage, Decision(.blocklist, temporary ? .tempfail : .refuse, reasons: reasons))
     }
+
+    /// The common case, built once: RBLSMTPD unset and no zones.
+    static let unlisted = Decision(.blocklist, .accept, reasons: [Fact(.notListed(zones: []))])
 
     /// What rblsmtpd sends first.
     func start() -> StepResult {
@@ -129,7 +134,9 @@ struct RBLSMTPDStage {
         if Bytes.equalsFolded(verb, "mail") {
             return StepResult(
                 reply: Replies.r250RblsmtpdLocal,
-                decision: Decision(.mail, .accept, reasons: [Fact(.note("rblsmtpd answers MAIL without looking at it"))] + reasons))
+                decision: Decision(
+                    .mail, .accept, address: RBLSMTPDStage.displayAddress(content),
+                    reasons: [Fact(.note("rblsmtpd answers MAIL without looking at it"))] + reasons))
         }
         if Bytes.equalsFolded(verb, "helo") || Bytes.equalsFolded(verb, "ehlo") || Bytes.equalsFolded(verb, "rset")
             || Bytes.equalsFolded(verb, "noop")
@@ -140,8 +147,24 @@ struct RBLSMTPDStage {
         let subject: Decision.Subject? =
             Bytes.equalsFolded(verb, "rcpt") ? .rcpt : (Bytes.equalsFolded(verb, "data") ? .data : nil)
         if let subject {
-            result.decision = Decision(subject, temporary ? .tempfail : .refuse, reasons: reasons)
+            result.decision = Decision(
+                subject, temporary ? .tempfail : .refuse,
+                address: subject == .rcpt ? RBLSMTPDStage.displayAddress(content) : nil, reasons: reasons)
         }
         return result
+    }
+
+    /// The address in a MAIL/RCPT line, for explanations only (rblsmtpd itself never parses it):
+    /// the text between `<` and `>`, or after the colon.
+    static func displayAddress(_ content: ArraySlice<UInt8>) -> String {
+        let end = content.firstIndex(of: 0) ?? content.endIndex
+        let text = content[content.startIndex..<end]
+        if let open = text.firstIndex(of: UInt8(ascii: "<")) {
+            let close = text[open...].firstIndex(of: UInt8(ascii: ">")) ?? text.endIndex
+            return Bytes.text(text[(open + 1)..<close])
+        }
+        guard let colon = text.firstIndex(of: UInt8(ascii: ":")) else { return "" }
+        let rest = text[(colon + 1)...].drop { $0 == Bytes.space }
+        return Bytes.text(rest.prefix { $0 != Bytes.space })
     }
 }

@@ -7,36 +7,102 @@ public import TCPRules
 /// Configurations are plain values: two of them (say, today's and tomorrow's) can be simulated
 /// side by side in one process.
 public struct RelayConfiguration: Sendable {
+    /// The settings, in one immutable box: a configuration is copied into every session, and a
+    /// copy costs one reference count. Setting a property builds a new box.
+    struct Values: Sendable {
+        var control: QmailControl
+        var variant: QmailVariant
+        var auth: AuthOptions?
+        var rblsmtpd: RBLSMTPDOptions?
+        var ipme: [String]
+        var environment: [String: String]
+        var clock: Int64
+        var processIDs: ProcessNumbering
+        var queue: QueueBehaviour
+        var rules: RulesDatabase?
+        var tcpserver: TCPServerOptions
+        var ipmeAddresses: Set<UInt32>
+    }
+
+    final class Box: Sendable {
+        let values: Values
+        init(_ values: Values) { self.values = values }
+    }
+
+    private var box: Box
+
+    private mutating func update(_ change: (inout Values) -> Void) {
+        var values = box.values
+        change(&values)
+        box = Box(values)
+    }
+
     /// qmail's control directory.
-    public var control: QmailControl
+    public var control: QmailControl {
+        get { box.values.control }
+        set { update { $0.control = newValue } }
+    }
     /// Which qmail-smtpd build.
-    public var variant: QmailVariant
+    public var variant: QmailVariant {
+        get { box.values.variant }
+        set { update { $0.variant = newValue } }
+    }
     /// The SMTP AUTH patch (nil: a build without it).
-    public var auth: AuthOptions?
+    public var auth: AuthOptions? {
+        get { box.values.auth }
+        set { update { $0.auth = newValue } }
+    }
     /// rblsmtpd between tcpserver and qmail-smtpd (nil: not in the chain).
-    public var rblsmtpd: RBLSMTPDOptions?
+    public var rblsmtpd: RBLSMTPDOptions? {
+        get { box.values.rblsmtpd }
+        set { update { $0.rblsmtpd = newValue } }
+    }
     /// The server's own addresses (qmail's ipme), for domain literals; 0.0.0.0 always counts.
     public var ipme: [String] {
-        didSet { ipmeAddresses = RelayConfiguration.parseAddresses(ipme) }
+        get { box.values.ipme }
+        set {
+            update {
+                $0.ipme = newValue
+                $0.ipmeAddresses = RelayConfiguration.parseAddresses(newValue)
+            }
+        }
     }
     /// tcpserver's own environment, inherited by every child (e.g. `SMTPAUTH`, `RELAYCLIENT`,
     /// `DATABYTES`); rule variables and tcpserver's TCP* variables are set on top of it.
-    public var environment: [String: String]
+    public var environment: [String: String] {
+        get { box.values.environment }
+        set { update { $0.environment = newValue } }
+    }
     /// Unix time at the start of every connection; advanced by ``RelaySession/idle(seconds:)``
     /// and by AUTH's 5-second failure pause.
-    public var clock: Int64
+    public var clock: Int64 {
+        get { box.values.clock }
+        set { update { $0.clock = newValue } }
+    }
     /// Process numbers: qmail-smtpd's pid (CRAM-MD5 challenge) and qmail-queue's (the `qp`).
-    public var processIDs: ProcessNumbering
+    public var processIDs: ProcessNumbering {
+        get { box.values.processIDs }
+        set { update { $0.processIDs = newValue } }
+    }
     /// What qmail-queue does with accepted messages.
-    public var queue: QueueBehaviour
+    public var queue: QueueBehaviour {
+        get { box.values.queue }
+        set { update { $0.queue = newValue } }
+    }
     /// tcpserver's `-x` rules; nil when tcpserver runs without `-x` (every client allowed). A
     /// missing or unreadable file is ``RulesDatabase/missing(path:)`` / ``RulesDatabase/unreadable(path:failure:)``.
-    public var rules: RulesDatabase?
+    public var rules: RulesDatabase? {
+        get { box.values.rules }
+        set { update { $0.rules = newValue } }
+    }
     /// tcpserver's options (`-h`/`-H`, `-p`, `-r`/`-R`, `-l`, `-X`).
-    public var tcpserver: TCPServerOptions
+    public var tcpserver: TCPServerOptions {
+        get { box.values.tcpserver }
+        set { update { $0.tcpserver = newValue } }
+    }
 
     /// ipme as 32-bit addresses, 0.0.0.0 included.
-    private(set) var ipmeAddresses: Set<UInt32>
+    var ipmeAddresses: Set<UInt32> { box.values.ipmeAddresses }
 
     /// - Parameters:
     ///   - control: the control directory.
@@ -57,18 +123,11 @@ public struct RelayConfiguration: Sendable {
         queue: QueueBehaviour = .accept, rules: RulesDatabase? = nil,
         tcpserver: TCPServerOptions = TCPServerOptions()
     ) {
-        self.rules = rules
-        self.tcpserver = tcpserver
-        self.control = control
-        self.variant = variant
-        self.auth = auth
-        self.rblsmtpd = rblsmtpd
-        self.ipme = ipme
-        self.environment = environment
-        self.clock = clock
-        self.processIDs = processIDs
-        self.queue = queue
-        self.ipmeAddresses = RelayConfiguration.parseAddresses(ipme)
+        box = Box(
+            Values(
+                control: control, variant: variant, auth: auth, rblsmtpd: rblsmtpd, ipme: ipme,
+                environment: environment, clock: clock, processIDs: processIDs, queue: queue, rules: rules,
+                tcpserver: tcpserver, ipmeAddresses: RelayConfiguration.parseAddresses(ipme)))
     }
 
     /// Parses dotted quads (invalid ones are ignored; use ``parseIPv4(_:)`` to validate first).

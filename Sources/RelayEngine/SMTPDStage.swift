@@ -51,6 +51,7 @@ struct SMTPDStage {
     var relayClientByAuth = false
     let databytes: UInt32
     let greeting: [UInt8]
+    let control: QmailControl.Storage
     let setupFailure: Fact?
 
     // MARK: - Session state
@@ -92,6 +93,7 @@ struct SMTPDStage {
         authBuild = configuration.auth != nil
         setupFailure = control.setupFailure
         greeting = control.greeting?.bytes ?? []
+        self.control = control.storage
         func value(_ name: String) -> [UInt8]? { environment[name].map(Bytes.cString) }
         func text(_ name: String) -> String? { environment[name].map(Bytes.cText) }
         remoteIP = text("TCPREMOTEIP") ?? "unknown"
@@ -133,11 +135,7 @@ struct SMTPDStage {
             result.exitStatus = 1
             return result
         }
-        var result = StepResult()
-        Bytes.append("220 ", to: &result.reply)
-        result.reply.append(contentsOf: greeting)
-        Bytes.append(" ESMTP\r\n", to: &result.reply)
-        return result
+        return StepResult(reply: control.greetingReply)
     }
 
     // MARK: - Inbound: command lines
@@ -185,10 +183,7 @@ struct SMTPDStage {
     }
 
     mutating func quit() -> StepResult {
-        var result = StepResult()
-        Bytes.append("221 ", to: &result.reply)
-        result.reply.append(contentsOf: greeting)
-        result.reply.append(contentsOf: Bytes.crlf)
+        var result = StepResult(reply: control.quitReply)
         result.exitStatus = 0
         return result
     }
@@ -196,9 +191,9 @@ struct SMTPDStage {
     mutating func helo(_ arg: ArraySlice<UInt8>, extended: Bool) -> StepResult {
         var result = StepResult()
         if extended {
-            Bytes.append("250-", to: &result.reply)
-            result.reply.append(contentsOf: greeting)
             if authBuild {
+                Bytes.append("250-", to: &result.reply)
+                result.reply.append(contentsOf: greeting)
                 Bytes.append("\r\n250-PIPELINING\r\n250-8BITMIME\r\n", to: &result.reply)
                 switch smtpauth {
                 case 1, 11: Bytes.append("250-AUTH LOGIN PLAIN\r\n", to: &result.reply)
@@ -210,12 +205,10 @@ struct SMTPDStage {
                 Bytes.appendDecimal(databytes, to: &result.reply)
                 result.reply.append(contentsOf: Bytes.crlf)
             } else {
-                Bytes.append("\r\n250-PIPELINING\r\n250 8BITMIME\r\n", to: &result.reply)
+                result.reply = control.ehloReply
             }
         } else {
-            Bytes.append("250 ", to: &result.reply)
-            result.reply.append(contentsOf: greeting)
-            result.reply.append(contentsOf: Bytes.crlf)
+            result.reply = control.heloReply
         }
         seenMail = false
         heloHost = Array(arg)
@@ -328,39 +321,46 @@ struct SMTPDStage {
     /// The rcpthosts check (rcpthosts.c), with the facts behind it.
     /// - Returns: allowed or not, and whether a lookup failed (die_control).
     func rcpthosts(_ fullAddress: [UInt8], control: QmailControl) -> (allowed: Bool, failed: Bool, reasons: [Fact]) {
-        guard let table = control.rcpthostsTable else {
-            return (true, false, [Fact(.rcpthostsMissing, source: control.storage.rcpthostsSource)])
+        let storage = control.storage
+        guard let table = storage.rcpthostsTable else {
+            return (true, false, [Fact(.rcpthostsMissing, source: storage.rcpthostsSource)])
         }
-        let address = fullAddress.firstIndex(of: 0).map { Array(fullAddress[..<$0]) } ?? fullAddress
-        guard let at = address.lastIndex(of: UInt8(ascii: "@")) else { return (true, false, [Fact(.noDomain)]) }
-        var host = Array(address[(at + 1)...])
-        for index in host.indices { host[index] = Bytes.lower(host[index]) }
-        let found: (Int, Int)? = host.withUnsafeBufferPointer { buffer in
-            for start in 0..<buffer.count where start == 0 || buffer[start] == UInt8(ascii: ".") {
-                if let entry = table.find(UnsafeBufferPointer(rebasing: buffer[start...])) { return (entry, start) }
-            }
-            return nil
-        }
-        if let (entry, _) = found {
-            return (true, false, [control.storage.rcpthostsFacts[entry]])
-        }
-        if case .database(let cdb) = control.morercpthosts {
-            for start in 0..<host.count where start == 0 || host[start] == UInt8(ascii: ".") {
-                do {
-                    if try cdb.first(host[start...]) != nil {
-                        return (
-                            true, false,
-                            [Fact(.morercpthostsKey(key: Bytes.text(host[start...])), source: control.storage.morercpthostsSource)]
-                        )
-                    }
-                } catch {
-                    return (false, true, [Fact(.morercpthostsDamaged(reason: error.description), source: control.storage.morercpthostsSource)])
+        let length = fullAddress.firstIndex(of: 0) ?? fullAddress.count
+        guard let at = fullAddress[..<length].lastIndex(of: UInt8(ascii: "@")) else { return (true, false, [Fact(.noDomain)]) }
+        let hostLength = length - at - 1
+        // The lower-cased domain lives on the stack while it is looked up.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(hostLength, 1)) { host in
+            for offset in 0..<hostLength { host[offset] = Bytes.lower(fullAddress[at + 1 + offset]) }
+            let domain = UnsafeBufferPointer(rebasing: host[0..<hostLength])
+            for start in 0..<hostLength where start == 0 || domain[start] == UInt8(ascii: ".") {
+                if let entry = table.find(UnsafeBufferPointer(rebasing: domain[start...])) {
+                    return (true, false, [storage.rcpthostsFacts[entry]])
                 }
             }
-        } else if case .damaged(let reason) = control.morercpthosts, !host.isEmpty {
-            return (false, true, [Fact(.morercpthostsDamaged(reason: reason), source: control.storage.morercpthostsSource)])
+            switch storage.morercpthosts {
+            case .database(let cdb):
+                for start in 0..<hostLength where start == 0 || domain[start] == UInt8(ascii: ".") {
+                    do {
+                        if try cdb.first(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: domain[start...]))) != nil {
+                            return (
+                                true, false,
+                                [Fact(.morercpthostsKey(key: Bytes.text(domain[start...])), source: storage.morercpthostsSource)]
+                            )
+                        }
+                    } catch {
+                        return (
+                            false, true,
+                            [Fact(.morercpthostsDamaged(reason: "\(error)"), source: storage.morercpthostsSource)]
+                        )
+                    }
+                }
+            case .damaged(let reason) where hostLength > 0:
+                return (false, true, [Fact(.morercpthostsDamaged(reason: reason), source: storage.morercpthostsSource)])
+            default:
+                break
+            }
+            return (false, false, [Fact(.notInRcpthosts(domain: Bytes.text(domain)), source: storage.rcpthostsSource)])
         }
-        return (false, false, [Fact(.notInRcpthosts(domain: Bytes.text(host)), source: control.storage.rcpthostsSource)])
     }
 
     // MARK: - MAIL / RCPT
@@ -430,7 +430,7 @@ struct SMTPDStage {
             } else {
                 reasons.insert(Fact(.relayClient(value: Bytes.text(relayClient)), source: relayClientSource), at: 0)
             }
-            if local { reasons.append(contentsOf: check.reasons) }
+            if local { reasons.append(contentsOf: check.reasons) }  // after the RELAYCLIENT fact
             outcome = local ? .accept : .relay
             if !relayClient.isEmpty {
                 address.append(contentsOf: relayClient)
@@ -445,7 +445,7 @@ struct SMTPDStage {
                 result.exitStatus = 1
                 return result
             }
-            reasons.append(contentsOf: check.reasons)
+            if reasons.isEmpty { reasons = check.reasons } else { reasons.append(contentsOf: check.reasons) }
             if !check.allowed {
                 return StepResult(
                     reply: Replies.r553SorryThatDomainIsnT,

@@ -21,27 +21,19 @@ extension RulesDatabase {
     /// - Throws: ``RulesError/unreadable(path:_:)`` for an unreadable database,
     ///   ``RulesError/cdb(_:)`` for a damaged one.
     public func match(_ client: RuleClient, dialect: RulesDialect? = nil) throws(RulesError) -> RuleMatch {
-        let cdb = try usableCDB()
-        var tried: [String] = []
-        var hit: (key: [UInt8], data: [UInt8])?
+        var prober = _RecordingProber(index: index, cdb: try usableCDB(), recordKeys: true)
         do {
-            try RulesDatabase.search(client, colonPrefixes: dialect?.colonEndsPrefixes ?? true) {
-                (key) throws(CDBError) -> Bool in
-                tried.append(String(decoding: key, as: UTF8.self))
-                guard let value = try cdb.first(key) else { return false }
-                hit = (Array(key), value.bytes)
-                return true
-            }
+            try RulesDatabase.search(client, colonPrefixes: dialect?.colonEndsPrefixes ?? true, &prober)
         } catch {
             throw .cdb(error)
         }
-        guard let hit else {
-            return RuleMatch(key: nil, action: .allow, variables: [], line: nil, path: nil, keysTried: tried)
+        guard let hitKey = prober.hitKey, let hitData = prober.hitData else {
+            return RuleMatch(key: nil, action: .allow, variables: [], line: nil, path: nil, keysTried: prober.tried)
         }
-        var match = RulesDatabase.interpret(key: hit.key, data: hit.data)
-        match.keysTried = tried
+        var match = RulesDatabase.interpret(key: hitKey, data: hitData.bytes)
+        match.keysTried = prober.tried
         match.path = path
-        if let location = locations[hit.key], kind == .source || location.data == hit.data {
+        if let location = locations[hitKey], kind == .source || location.data == hitData.bytes {
             match.line = location.line
             match.path = source?.path ?? path
         }
@@ -51,18 +43,20 @@ extension RulesDatabase {
     /// The data of the rule tcpserver would apply (nil: no key matched), without building an
     /// explanation: the fast path for high-volume replay and benchmarks.
     public func lookup(_ client: RuleClient, dialect: RulesDialect? = nil) throws(RulesError) -> CDB.Value? {
+        let colonPrefixes = dialect?.colonEndsPrefixes ?? true
+        if let index {
+            var prober = _IndexProber(index: index)
+            RulesDatabase.search(client, colonPrefixes: colonPrefixes, &prober)
+            return prober.found.map { index.value($0) }
+        }
         let cdb = try usableCDB()
-        var found: CDB.Value?
         do {
-            try RulesDatabase.search(client, colonPrefixes: dialect?.colonEndsPrefixes ?? true) {
-                (key) throws(CDBError) -> Bool in
-                found = try cdb.first(key)
-                return found != nil
-            }
+            var prober = _CDBProber(cdb: cdb)
+            try RulesDatabase.search(client, colonPrefixes: colonPrefixes, &prober)
+            return prober.found
         } catch {
             throw .cdb(error)
         }
-        return found
     }
 
     /// Exactly what `tcprulescheck` prints on standard output for this client (with `TCPREMOTEIP`,
@@ -70,19 +64,13 @@ extension RulesDatabase {
     public func tcprulescheckOutput(for client: RuleClient, dialect: RulesDialect? = nil) throws(RulesError)
         -> [UInt8]
     {
-        let cdb = try usableCDB()
-        var hit: (key: [UInt8], data: [UInt8])?
+        var prober = _RecordingProber(index: index, cdb: try usableCDB(), recordKeys: false)
         do {
-            try RulesDatabase.search(client, colonPrefixes: dialect?.colonEndsPrefixes ?? true) {
-                (key) throws(CDBError) -> Bool in
-                guard let value = try cdb.first(key) else { return false }
-                hit = (Array(key), value.bytes)
-                return true
-            }
+            try RulesDatabase.search(client, colonPrefixes: dialect?.colonEndsPrefixes ?? true, &prober)
         } catch {
             throw .cdb(error)
         }
-        return RulesDatabase.tcprulescheckOutput(key: hit?.key, data: hit?.data ?? [])
+        return RulesDatabase.tcprulescheckOutput(key: prober.hitKey, data: prober.hitData?.bytes ?? [])
     }
 
     private func usableCDB() throws(RulesError) -> CDB {
@@ -153,97 +141,192 @@ extension RulesDatabase {
 
     // MARK: - The lookup order
 
-    /// Calls `probe` with each key tcpserver tries, in order, until it returns true.
-    static func search(
-        _ client: RuleClient, colonPrefixes: Bool,
-        _ probe: (UnsafeRawBufferPointer) throws(CDBError) -> Bool
-    ) throws(CDBError) {
-        var ip = client.ip
-        var host = client.host
-        var info = client.info
-        let result: Result<Void, CDBError> = ip.withUTF8 { ipBytes in
-            withOptionalUTF8(&host) { hostBytes in
-                withOptionalUTF8(&info) { infoBytes in
-                    Result { () throws(CDBError) in
-                        try search(
-                            ip: ipBytes, host: hostBytes, info: infoBytes, colonPrefixes: colonPrefixes, probe)
-                    }
+    /// Offers `prober` each key tcpserver tries, in order, with its cdb hash, until it accepts one.
+    ///
+    /// Everything happens in one stack buffer: the IP (with the running hash after each byte, so
+    /// the prefixes cost nothing to hash), the host, and the key being built.
+    @inline(__always)
+    static func search<Prober: _KeyProber>(_ client: RuleClient, colonPrefixes: Bool, _ prober: inout Prober)
+        throws(Prober.Failure)
+    {
+        let ipCount = client.ip.utf8.count
+        let hostCount = client.host?.utf8.count ?? 0
+        let infoCount = client.info?.utf8.count ?? 0
+        let hasHost = client.host != nil
+        let keyCapacity = max(infoCount + 2 + max(ipCount, hostCount), 1 + hostCount)
+        let hashOffset = (ipCount + hostCount + infoCount + keyCapacity + 3) & ~3
+        let size = hashOffset + 4 * (ipCount + 1)
+        try withUnsafeTemporaryAllocation(byteCount: size, alignment: 4) { (buffer) throws(Prober.Failure) in
+            let base = buffer.baseAddress!
+            let hashes = (base + hashOffset).bindMemory(to: UInt32.self, capacity: ipCount + 1)
+            // The IP, with the running hash after each byte (so the prefixes cost nothing to hash).
+            copyUTF8(client.ip, to: base)
+            let ipKey = UnsafeRawBufferPointer(start: base, count: ipCount)
+            var running: UInt32 = 5381
+            hashes[0] = running
+            for offset in 0..<ipCount {
+                running = ((running &<< 5) &+ running) ^ UInt32(ipKey[offset])
+                hashes[offset + 1] = running
+            }
+            // The host and the info.
+            let hostBase = base + ipCount
+            if let host = client.host { copyUTF8(host, to: hostBase) }
+            let hostKey = UnsafeRawBufferPointer(start: hostBase, count: hostCount)
+            let infoBase = hostBase + hostCount
+            if let info = client.info { copyUTF8(info, to: infoBase) }
+            let infoKey = UnsafeRawBufferPointer(start: infoBase, count: infoCount)
+            // The key being built.
+            let keyBase = infoBase + infoCount
+            var length = 0
+            var hash: UInt32 = 5381
+            @inline(__always) func start() {
+                length = 0
+                hash = 5381
+            }
+            @inline(__always) func put(_ byte: UInt8) {
+                keyBase.storeBytes(of: byte, toByteOffset: length, as: UInt8.self)
+                hash = ((hash &<< 5) &+ hash) ^ UInt32(byte)
+                length += 1
+            }
+            @inline(__always) func put(_ bytes: UnsafeRawBufferPointer) {
+                for byte in bytes { put(byte) }
+            }
+            @inline(__always) func key() -> UnsafeRawBufferPointer {
+                UnsafeRawBufferPointer(start: keyBase, count: length)
+            }
+
+            // 1. info@ip, info@=host
+            if client.info != nil {
+                start()
+                put(infoKey)
+                put(Byte.at)
+                put(ipKey)
+                if try prober.probe(key(), hash: hash) { return }
+                if hasHost {
+                    start()
+                    put(infoKey)
+                    put(Byte.at)
+                    put(Byte.equals)
+                    put(hostKey)
+                    if try prober.probe(key(), hash: hash) { return }
                 }
             }
-        }
-        try result.get()
-    }
-
-    static func search(
-        ip: UnsafeBufferPointer<UInt8>, host: UnsafeBufferPointer<UInt8>?, info: UnsafeBufferPointer<UInt8>?,
-        colonPrefixes: Bool, _ probe: (UnsafeRawBufferPointer) throws(CDBError) -> Bool
-    ) throws(CDBError) {
-        let infoCount = info?.count ?? 0
-        let hostCount = host?.count ?? 0
-        let capacity = max(infoCount + 2 + max(ip.count, hostCount), 1 + hostCount, 1)
-        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 1)
-        defer { scratch.deallocate() }
-        var length = 0
-        func put(_ bytes: UnsafeBufferPointer<UInt8>) {
-            if bytes.count > 0 { (scratch.baseAddress! + length).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
-            length += bytes.count
-        }
-        func put(_ byte: UInt8) {
-            scratch[length] = byte
-            length += 1
-        }
-        func key() -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: scratch[0..<length]) }
-
-        if let info {
-            length = 0
-            put(info)
-            put(Byte.at)
-            put(ip)
-            if try probe(key()) { return }
-            if let host {
-                length = 0
-                put(info)
-                put(Byte.at)
+            // 2. ip
+            if try prober.probe(ipKey, hash: running) { return }
+            // 3. =host
+            if hasHost {
+                start()
                 put(Byte.equals)
-                put(host)
-                if try probe(key()) { return }
+                put(hostKey)
+                if try prober.probe(key(), hash: hash) { return }
             }
-        }
-        if try probe(UnsafeRawBufferPointer(ip)) { return }
-        if let host {
-            length = 0
-            put(Byte.equals)
-            put(host)
-            if try probe(key()) { return }
-        }
-        var prefix = ip.count
-        while prefix > 0 {
-            let last = ip[prefix - 1]
-            if last == Byte.dot || (colonPrefixes && last == Byte.colon) {
-                if try probe(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: ip[0..<prefix]))) { return }
+            // 4. prefixes ending in '.' (and ':'), longest first.
+            var prefix = ipCount
+            while prefix > 0 {
+                let last = ipKey[prefix - 1]
+                if last == Byte.dot || (colonPrefixes && last == Byte.colon) {
+                    if try prober.probe(UnsafeRawBufferPointer(start: base, count: prefix), hash: hashes[prefix]) {
+                        return
+                    }
+                }
+                prefix -= 1
             }
-            prefix -= 1
-        }
-        if let host {
-            for index in 0..<host.count where host[index] == Byte.dot {
-                length = 0
+            // 5. =.suffixes, longest first, then =
+            if hasHost {
+                for dot in 0..<hostCount where hostKey[dot] == Byte.dot {
+                    start()
+                    put(Byte.equals)
+                    put(UnsafeRawBufferPointer(rebasing: hostKey[dot...]))
+                    if try prober.probe(key(), hash: hash) { return }
+                }
+                start()
                 put(Byte.equals)
-                put(UnsafeBufferPointer(rebasing: host[index...]))
-                if try probe(key()) { return }
+                if try prober.probe(key(), hash: hash) { return }
             }
-            length = 0
-            put(Byte.equals)
-            if try probe(key()) { return }
+            // 6. the empty key
+            start()
+            _ = try prober.probe(key(), hash: hash)
         }
-        length = 0
-        _ = try probe(key())
     }
 }
 
-/// Calls `body` with the UTF-8 bytes of `string`, or with nil.
-private func withOptionalUTF8<R>(_ string: inout String?, _ body: (UnsafeBufferPointer<UInt8>?) -> R) -> R {
-    guard var value = string else { return body(nil) }
-    let result = value.withUTF8 { body($0) }
-    string = value
-    return result
+/// Copies the UTF-8 bytes of `string` to `destination` (which has room for them).
+@inline(__always)
+private func copyUTF8(_ string: String, to destination: UnsafeMutableRawPointer) {
+    let copied: Void? = string.utf8.withContiguousStorageIfAvailable { bytes in
+        if let source = bytes.baseAddress { destination.copyMemory(from: source, byteCount: bytes.count) }
+    }
+    if copied == nil {
+        var offset = 0
+        for byte in string.utf8 {
+            destination.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self)
+            offset += 1
+        }
+    }
+}
+
+/// Receives the keys tcpserver tries, with their cdb hashes; returns true to stop at a key.
+protocol _KeyProber {
+    associatedtype Failure: Error
+    mutating func probe(_ key: UnsafeRawBufferPointer, hash: UInt32) throws(Failure) -> Bool
+}
+
+/// Looks keys up in the in-memory index.
+struct _IndexProber: _KeyProber {
+    let index: _RulesIndex
+    var found: Int?
+
+    init(index: _RulesIndex) { self.index = index }
+
+    @inline(__always)
+    mutating func probe(_ key: UnsafeRawBufferPointer, hash: UInt32) -> Bool {
+        found = index.find(key, hash: hash)
+        return found != nil
+    }
+}
+
+/// Looks keys up in the cdb itself.
+struct _CDBProber: _KeyProber {
+    let cdb: CDB
+    var found: CDB.Value?
+
+    init(cdb: CDB) { self.cdb = cdb }
+
+    @inline(__always)
+    mutating func probe(_ key: UnsafeRawBufferPointer, hash: UInt32) throws(CDBError) -> Bool {
+        var cursor = CDB.FindCursor(hash: hash, in: cdb)
+        found = try cursor.next(in: cdb, key: key)
+        return found != nil
+    }
+}
+
+/// Looks keys up (index or cdb), optionally recording each key tried, and keeps the hit.
+struct _RecordingProber: _KeyProber {
+    let index: _RulesIndex?
+    let cdb: CDB
+    let recordKeys: Bool
+    var tried: [String] = []
+    var hitKey: [UInt8]?
+    var hitData: CDB.Value?
+
+    init(index: _RulesIndex?, cdb: CDB, recordKeys: Bool) {
+        self.index = index
+        self.cdb = cdb
+        self.recordKeys = recordKeys
+    }
+
+    mutating func probe(_ key: UnsafeRawBufferPointer, hash: UInt32) throws(CDBError) -> Bool {
+        if recordKeys { tried.append(String(decoding: key, as: UTF8.self)) }
+        let value: CDB.Value?
+        if let index {
+            value = index.find(key, hash: hash).map { index.value($0) }
+        } else {
+            var cursor = CDB.FindCursor(hash: hash, in: cdb)
+            value = try cursor.next(in: cdb, key: key)
+        }
+        guard let value else { return false }
+        hitKey = Array(key)
+        hitData = value
+        return true
+    }
 }

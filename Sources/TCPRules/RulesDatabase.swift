@@ -38,6 +38,12 @@ public struct RulesDatabase: Sendable {
     /// For each key, the first source rule that produces it: its line and its data. For a cdb, the
     /// line is attached to a match only when the data is the same (the source may be newer).
     let locations: [[UInt8]: (line: Int, data: [UInt8])]
+    /// An in-memory index of the cdb's keys (nil when not wanted, or when the cdb is too large or
+    /// damaged: lookups then probe the cdb itself, with the same answers).
+    let index: _RulesIndex?
+
+    /// Whether lookups use the in-memory index (rather than probing the cdb).
+    public var isIndexed: Bool { index != nil }
 
     /// A database over a compiled cdb.
     public init(cdb: CDB, path: String) {
@@ -45,7 +51,10 @@ public struct RulesDatabase: Sendable {
     }
 
     /// A database over a compiled cdb, with its source for line numbers.
-    public init(cdb: CDB, path: String, source: RulesSource?) {
+    ///
+    /// - Parameter indexed: build an in-memory index of the keys (about 100 bytes per key) so
+    ///   lookups run at C speed; false probes the cdb itself. Answers are the same either way.
+    public init(cdb: CDB, path: String, source: RulesSource?, indexed: Bool = true) {
         self.path = path
         self.dialect = source?.dialect ?? .ucspiTCP
         self.kind = .cdb
@@ -53,6 +62,7 @@ public struct RulesDatabase: Sendable {
         self.source = source
         self.readFailure = nil
         self.locations = source.map(RulesDatabase.locations(of:)) ?? [:]
+        self.index = indexed ? RulesDatabase.makeIndex(cdb) : nil
     }
 
     /// A database over tcprules source text.
@@ -75,11 +85,14 @@ public struct RulesDatabase: Sendable {
 
     /// A database over a parsed source.
     public init(parsed source: RulesSource) throws(RulesError) {
+        let cdb: CDB
         do {
-            self.cdb = try CDB(bytes: source.compiled(), name: source.path)
+            cdb = try CDB(bytes: source.compiled(), name: source.path)
         } catch {
             throw .cdb(error)
         }
+        self.cdb = cdb
+        self.index = RulesDatabase.makeIndex(cdb)
         self.path = source.path
         self.dialect = source.dialect
         self.kind = .source
@@ -96,6 +109,15 @@ public struct RulesDatabase: Sendable {
         self.source = nil
         self.readFailure = failure
         self.locations = [:]
+        self.index = nil
+    }
+
+    /// The in-memory index of `cdb`, or nil if it is too large or a record is damaged.
+    static func makeIndex(_ cdb: CDB) -> _RulesIndex? {
+        var slots = 0
+        for table in 0..<256 { slots += Int(cdb.table(table).slots) }
+        guard slots / 2 <= _RulesIndex.maximumRecords else { return nil }
+        return try? _RulesIndex(cdb: cdb)
     }
 
     /// A rules file that does not exist: tcpserver drops every connection, or with `-X` ignores it.
@@ -139,6 +161,9 @@ public struct RulesDatabase: Sendable {
         let cdb: CDB
         do {
             cdb = try CDB(contentsOf: path)
+            // Walk every record once, so a damaged record area is reported now, not at a lookup.
+            var cursor = cdb.records()
+            while try cursor.next() != nil {}
         } catch {
             throw .cdb(error)
         }

@@ -67,10 +67,8 @@ public struct RulesSource: Sendable, Hashable {
             let end = newline.map { $0 + 1 } ?? bytes.count
             let raw = bytes[start..<end]
             start = end
-            if dialect == .ucspiTCPIPv6 {
-                for (offset, byte) in raw.enumerated() {
-                    if offset < lineBuffer.count { lineBuffer[offset] = byte } else { lineBuffer.append(byte) }
-                }
+            for (offset, byte) in raw.enumerated() {
+                if offset < lineBuffer.count { lineBuffer[offset] = byte } else { lineBuffer.append(byte) }
             }
             if raw.first == UInt8(ascii: "#") {
                 skippedLines.append(SkippedLine(line: number, kind: .comment, textBytes: Array(raw.stripped())))

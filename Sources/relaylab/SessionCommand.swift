@@ -10,14 +10,10 @@ extension RelayLab {
             commandName: "session",
             abstract: "Answer a client's SMTP bytes (standard input) exactly as tcpserver → rblsmtpd → qmail-smtpd would.",
             discussion: """
-                Reads what the client sends from standard input (typed interactively or piped in one go) and
-                writes to standard output exactly the bytes the real chain would send back, stopping where the
-                real chain would close the connection. With --explain, the chain of facts behind every decision
-                goes to standard error. Nothing is sent anywhere: no DNS, no queue, no sleeping.
+                Reads what the client sends from standard input (typed interactively or piped in one go) and writes to standard output exactly the bytes the real chain would send back, stopping where the real chain would close the connection. With --explain, the chain of facts behind every decision goes to standard error. Nothing is sent anywhere: no DNS, no queue, no sleeping.
 
                 Example:
-                  printf 'HELO x\\r\\nMAIL FROM:<a@b>\\r\\nRCPT TO:<c@elsewhere.example>\\r\\nQUIT\\r\\n' |
-                    relaylab session --control /var/qmail/control --rules /etc/tcp.smtp.cdb --client-ip 203.0.113.9 --explain
+                  printf 'HELO x\\r\\nMAIL FROM:<a@b>\\r\\nRCPT TO:<c@elsewhere.example>\\r\\nQUIT\\r\\n' | relaylab session --control /var/qmail/control --rules /etc/tcp.smtp.cdb --client-ip 203.0.113.9 --explain
                 """)
 
         @Option(name: .long, help: ArgumentHelp("qmail's control directory (me, rcpthosts, morercpthosts.cdb, …).", valueName: "DIR"))

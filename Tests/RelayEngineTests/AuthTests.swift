@@ -179,6 +179,20 @@ import Testing
         #expect(Harness.replies(c, environment: env(""), ["AUTH LOGIN", "!!!notbase64"]).last == "334 UGFzc3dvcmQ6\r\n")
     }
 
+    @Test func lenientBase64() {
+        func user(_ encoded: String) -> String? {
+            let run = Harness.run(config(credentials: .rejectAll), environment: env(""), "AUTH LOGIN \(encoded)\r\ncGFzcw==\r\n")
+            return run.session.exchanges.last?.decision?.address
+        }
+        #expect(user("dGVzdHVzZXI=") == "testuser")
+        // A partial last group is ignored; unknown characters take no 6-bit slot.
+        #expect(user("dGVzdHVzZXI") == "testus")
+        #expect(user("dGVz!!!!") == "tes")  // "!!!!" decodes to three NUL bytes
+        // Shorter than a group: nothing decoded, so the user is empty and the input malformed.
+        let short = Harness.run(config(), environment: env(""), "AUTH LOGIN dGV\r\ncGFzcw==\r\n")
+        #expect(short.session.exchanges.last?.reply == Array("501 malformed auth input (#5.5.4)\r\n".utf8))
+    }
+
     @Test func sizeParameterAtMail() {
         let c = config(databytes: "10240\n")
         let e = env("")

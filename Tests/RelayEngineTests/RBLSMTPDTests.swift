@@ -36,6 +36,10 @@ import Testing
                 + "221 rblsmtpd.local\r\n")
         #expect(run.session.exitStatus == 0)
         #expect(run.session.connectionDecision.blocklist?.outcome == .refuse)
+        #expect(run.session.exchanges[3].decision?.subject == .mail)
+        #expect(run.session.exchanges[3].decision?.address == "a@b")
+        #expect(run.session.exchanges[4].decision?.outcome == .refuse)
+        #expect(run.session.exchanges[4].decision?.address == "c@example.com")
         #expect(run.session.connectionDecision.finalStage == .rblsmtpd)
         #expect(run.session.exchanges.allSatisfy { $0.stage == .rblsmtpd })
     }

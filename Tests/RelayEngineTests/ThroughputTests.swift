@@ -10,7 +10,7 @@ import Testing
 /// runs when RELAYLAB_THROUGHPUT is set, and is meant for release builds:
 ///
 ///     RELAYLAB_THROUGHPUT=1 swift test -c release --filter ThroughputTests
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["RELAYLAB_THROUGHPUT"] != nil, "set RELAYLAB_THROUGHPUT=1 (and use -c release) to measure"))
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["RELAYLAB_THROUGHPUT"] != nil, "set RELAYLAB_THROUGHPUT=1 (and use -c release) to measure"))
 struct ThroughputTests {
     /// CPU time of the calling thread, in seconds (unaffected by other processes' load).
     static func threadCPUTime() -> Double {
