@@ -131,4 +131,27 @@ struct ReplayCLITests {
         let result = try relaylab(["replay", relay + "/relay.pcap"] + relayFlags)
         #expect(result.stderrText.isEmpty)
     }
+
+    @Test func extractedScenarioPassesCheck() throws {
+        let folder = try TestSupport.temporaryDirectory("extract-cli")
+        let output = folder + "/auth.yaml"
+        let extract = try relaylab(
+            ["extract", auth + "/auth.pcap", "--config", auth + "/relaylab.yaml", "--ptr", auth + "/ptr.txt", "-o", output])
+        #expect(extract.status == 0, "\(extract.stderrText)")
+        #expect(extract.stderrText == "relaylab extract: wrote 17 connections to \(output)\n")
+        let check = try relaylab(["check", output])
+        #expect(check.status == 0, "\(check.stdoutText)")
+        #expect(check.stdoutText.hasSuffix("17 connections: 17 passed, 0 failed (126 steps)\n"))
+        // Against a changed configuration the suite fails: it is a regression test.
+        let flags = try relaylab(
+            ["extract", relay + "/relay.pcap", "-o", folder + "/relay.yaml", "--control", relay + "/control", "--rules",
+             relay + "/tcp.smtp.cdb", "--rblsmtpd", "--ptr", relay + "/ptr.txt"])
+        #expect(flags.status == 0)
+        let text = String(decoding: try TestSupport.read(folder + "/relay.yaml"), as: UTF8.self)
+        try TestSupport.write(text.replacingOccurrences(of: "  rblsmtpd: true\n", with: "  rblsmtpd: false\n"), to: folder + "/changed.yaml")
+        let changed = try relaylab(["check", folder + "/changed.yaml"])
+        #expect(changed.status == 1)
+        let missing = try relaylab(["extract", relay + "/relay.pcap", "--control", relay + "/control"])
+        #expect(missing.status == 2 && missing.stderrText.contains("-o FILE.yaml"))
+    }
 }

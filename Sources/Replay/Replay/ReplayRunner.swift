@@ -127,6 +127,12 @@ public final class ReplayRunner {
 
     /// The client's PTR name: `--ptr` first, then the capture's DNS answers.
     public func clientName(for dialogue: Dialogue) -> String? {
+        ReplayRunner.clientName(for: dialogue, ptr: ptr)
+    }
+
+    /// The client's PTR name: from `ptr` when it lists the client, else the capture's DNS
+    /// answers (the first name; none for a negative answer).
+    public static func clientName(for dialogue: Dialogue, ptr: ReplayPTRTable?) -> String? {
         if let entry = ptr?.entry(for: dialogue.client.ip) { return entry }
         return dialogue.clientPTR?.first
     }
