@@ -455,14 +455,15 @@ struct _DialogueRun {
         record(.differs, simulated: reply, decision: decision, stage: stage, label: label)
     }
 
-    /// tcpserver's rule and the variables it set, when a MAIL/RCPT decision does not already say
-    /// where RELAYCLIENT came from: they explain why the client is (not) allowed to relay.
+    /// For a recipient decision, tcpserver's rule (and the RELAYCLIENT it set), unless the
+    /// decision already names them: they say why the client may or may not relay.
     func ruleFacts(for decision: Decision?) -> [Fact] {
-        guard let decision, decision.subject == .rcpt || decision.subject == .mail else { return [] }
+        guard let decision, decision.subject == .rcpt else { return [] }
         let own = Set(decision.reasons)
         return session.connectionDecision.tcpserver.reasons.filter { fact in
             switch fact.kind {
-            case .ruleMatched, .noRuleMatched, .ruleSetVariable, .inheritedVariable: !own.contains(fact)
+            case .ruleMatched, .noRuleMatched: !own.contains(fact)
+            case .ruleSetVariable(let name, _), .inheritedVariable(let name, _): name == "RELAYCLIENT" && !own.contains(fact)
             default: false
             }
         }
