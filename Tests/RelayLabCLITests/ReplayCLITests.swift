@@ -68,6 +68,17 @@ struct ReplayCLITests {
         #expect((summary["skipped_reasons"] as? [String: Int])?.keys.first?.hasPrefix("no listener for 192.0.2.25:587 in ") == true)
     }
 
+    @Test func filterAndPortsSelectTheConnections() throws {
+        let port25 = try relaylab(
+            ["replay", auth + "/auth.pcap", "--config", auth + "/relaylab.yaml", "--ptr", auth + "/ptr.txt", "--filter", "tcp port 25",
+             "--format", "json"])
+        #expect(port25.status == 0, "\(port25.stderrText)")
+        #expect(port25.stdoutText.split(separator: "\n").last?.hasPrefix("{\"type\":\"summary\",\"connections\":11,") == true)
+        // Port 587 is not an SMTP port unless a listener or --port says so.
+        let only25 = try relaylab(["replay", auth + "/auth.pcap", "--run", auth + "/run.smtp", "--port", "25", "--ptr", auth + "/ptr.txt"])
+        #expect(only25.status == 0 && only25.stdoutText.hasPrefix("relaylab replay: 11 connections in"))
+    }
+
     @Test func junitReportIsWritten() throws {
         let folder = try TestSupport.temporaryDirectory("replay-cli")
         let result = try relaylab(["replay", relay + "/relay-sll2.pcap", "--junit", folder + "/junit.xml"] + relayFlags)
