@@ -63,7 +63,8 @@ extension RelayLab {
         @Option(help: ArgumentHelp("Threads replaying captured connections (default: one per processor).", valueName: "N"))
         var threads: Int?
 
-        func validate() throws {
+        /// Checks the arguments (in run(), not validate(): ArgumentParser validates for --help too).
+        func checkArguments() throws {
             do {
                 if inputs.isEmpty { throw ValidationError("give at least one capture or scenario file") }
                 if Format(rawValue: format) == nil {
@@ -104,6 +105,7 @@ extension RelayLab {
         }
 
         func run() throws {
+            try checkArguments()
             let output = _Output()
             var revisions: [CompareRevision] = []
             func fail(_ message: String) -> ExitCode {
