@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 // relaylab: replay SMTP traffic and scenarios through a byte-exact simulation of
 // qmail's tcpserver -> rblsmtpd -> qmail-smtpd chain and diff every decision.
 
@@ -34,7 +34,10 @@ let package = Package(
             pkgConfig: "libpcap",
             providers: [.apt(["libpcap-dev"]), .brew(["libpcap"])]
         ),
-        .target(name: "Capture", dependencies: ["CPcap"]),
+        // Strict memory safety: every unsafe expression is marked (they live in the `_` files).
+        .target(name: "Capture", dependencies: ["CPcap"], swiftSettings: [.strictMemorySafety()]),
+        // Measures the Capture layer on capture files (scripts/make-bench-capture makes one).
+        .executableTarget(name: "CaptureBench", dependencies: ["Capture"], path: "Sources/CaptureBench"),
         // Layer 4b: YAML scenario files.
         .target(
             name: "Scenarios",
