@@ -45,7 +45,10 @@ enum CompareFixtures {
 
     /// Paths made relative to the package, for golden files.
     static func stable(_ text: String) -> String {
+        // Paths, and the JUnit class names derived from them ("/a/b" → ".a.b"), lose the
+        // checkout's location so the snapshots hold in any clone.
         text.replacingOccurrences(of: TestSupport.packageRoot + "/", with: "")
+            .replacingOccurrences(of: TestSupport.packageRoot.replacingOccurrences(of: "/", with: ".") + ".", with: "")
     }
 
     /// The golden run: the fixture traffic, baseline.yaml against candidate.yaml.
