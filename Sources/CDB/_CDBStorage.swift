@@ -62,6 +62,13 @@ final class _CDBStorage: @unchecked Sendable {
         UInt32(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
+    /// The little-endian 64-bit integer at `offset` (a slot: hash, then position; or a record's
+    /// key and data lengths); the caller guarantees `offset + 8 <= count`.
+    @inline(__always)
+    func uint64(at offset: Int) -> UInt64 {
+        UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
+
     /// Whether `count` bytes at `offset` equal `key`; the caller guarantees the range is inside.
     @inline(__always)
     func bytesEqual(at offset: Int, _ key: UnsafeRawBufferPointer) -> Bool {

@@ -1,0 +1,214 @@
+// Batched lookups: many independent probes in flight at once.
+//
+// A single cdb lookup is a chain of dependent memory reads (hash slot, then record), so on a file
+// larger than the CPU caches it mostly waits for memory. Lookups of *different* keys do not depend
+// on each other, so a batch is processed in groups of `CDB.batchWidth` keys, one stage at a time:
+//
+//   A  hash every key, read its table header (2 KiB, always cached), compute its start slot
+//   B  load every start slot            -- independent loads, the CPU overlaps their misses
+//   C  finish each probe sequence        -- the slots are now cached
+//   D1 load every candidate record header -- independent loads again
+//   D2 compare the keys
+//   E  anything unusual (a second probe into a record, a damaged slot or record, a full table)
+//      is redone with the single lookup, so results and errors equal single lookups exactly.
+//
+// Stages B and D1 are branch-free loops of plain loads; with no data-dependent branch between
+// them, the out-of-order core keeps one miss per lane outstanding. (Swift has no prefetch
+// intrinsic; loads whose results are consumed only in the next stage serve the same purpose.)
+
+extension CDB {
+    /// How many lookups a batch keeps in flight. 16 covers the memory-level parallelism of current
+    /// cores (10–20 outstanding L1 misses) while the lane state stays inside a few cache lines.
+    static let batchWidth = 32
+
+    /// Looks up every key of `keys` and writes where the first record's data lies (or `nil`) to
+    /// the same index of `results`, overlapping the memory reads of up to 16 lookups at a time.
+    ///
+    /// The results are exactly those of ``firstLocation(_:)`` for each key. If a lookup meets a
+    /// damaged file, this throws the error that the first failing key's single lookup throws;
+    /// results at lower indexes are then already written, the others are unspecified.
+    ///
+    /// - Precondition: `results.count >= keys.count`.
+    public func firstBatch(
+        _ keys: UnsafeBufferPointer<UnsafeRawBufferPointer>,
+        into results: UnsafeMutableBufferPointer<Location?>
+    ) throws(CDBError) {
+        precondition(results.count >= keys.count, "firstBatch needs one result per key")
+        if keys.isEmpty { return }
+        let width = CDB.batchWidth
+        try withUnsafeTemporaryAllocation(of: _BatchLane.self, capacity: width) {
+            (buffer) throws(CDBError) in
+            let lanes = buffer.baseAddress!
+            lanes.initialize(repeating: _BatchLane(), count: width)
+            var start = 0
+            while start < keys.count {
+                let count = min(width, keys.count - start)
+                try _lookupGroup(
+                    keys: UnsafeBufferPointer(rebasing: keys[start..<(start + count)]),
+                    results: UnsafeMutableBufferPointer(rebasing: results[start..<(start + count)]),
+                    lanes: lanes)
+                start += count
+            }
+        }
+    }
+
+    /// The first record's data for each key, in order (`nil` where a key has no record).
+    public func firstBatch(_ keys: [[UInt8]]) throws(CDBError) -> [Value?] {
+        try _firstBatch(keys.count) { (body) throws(CDBError) in
+            for key in keys { try key.withCDBBytes { (raw) throws(CDBError) in try body(raw) } }
+        }
+    }
+
+    /// The first record's data for the UTF-8 bytes of each key, in order.
+    public func firstBatch(_ keys: [String]) throws(CDBError) -> [Value?] {
+        try _firstBatch(keys.count) { (body) throws(CDBError) in
+            for key in keys { try key.withCDBBytes { (raw) throws(CDBError) in try body(raw) } }
+        }
+    }
+
+    /// Packs `count` keys (delivered by `produce`) into one buffer and runs the batch over it.
+    private func _firstBatch(
+        _ count: Int,
+        _ produce: ((UnsafeRawBufferPointer) throws(CDBError) -> Void) throws(CDBError) -> Void
+    ) throws(CDBError) -> [Value?] {
+        var packed: [UInt8] = []
+        var ends: [Int] = []
+        ends.reserveCapacity(count)
+        try produce { (key) throws(CDBError) in
+            packed.append(contentsOf: key)
+            ends.append(packed.count)
+        }
+        var locations = [Location?](repeating: nil, count: ends.count)
+        try packed.withCDBBytes { (raw) throws(CDBError) in
+            var pointers: [UnsafeRawBufferPointer] = []
+            pointers.reserveCapacity(ends.count)
+            var previous = 0
+            for end in ends {
+                pointers.append(UnsafeRawBufferPointer(rebasing: raw[previous..<end]))
+                previous = end
+            }
+            try pointers.withUnsafeBufferPointer { (keys) throws(CDBError) in
+                try locations.withUnsafeMutableBufferPointer { (results) throws(CDBError) in
+                    try firstBatch(keys, into: results)
+                }
+            }
+        }
+        return locations.map { $0.map { value(at: $0) } }
+    }
+
+    /// Stages A–E (see the top of this file) for one group of at most `batchWidth` keys.
+    @inline(__always)
+    private func _lookupGroup(
+        keys: UnsafeBufferPointer<UnsafeRawBufferPointer>,
+        results: UnsafeMutableBufferPointer<Location?>,
+        lanes: UnsafeMutablePointer<_BatchLane>
+    ) throws(CDBError) {
+        let storage = self.storage
+        let recordsEnd = self.recordsEnd
+        let count = keys.count
+
+        // A: hash, table header, start slot. Lanes with an empty table are finished at once and
+        // load the header's first word (always valid) in stage B instead of a slot.
+        for i in 0..<count {
+            let hash = CDBHash.hash(keys[i])
+            let tableEntry = Int(hash & 255) &<< 3
+            let slots = storage.uint32(at: tableEntry + 4)
+            let tablePosition = Int(storage.uint32(at: tableEntry))
+            lanes[i].hash = hash
+            lanes[i].slots = slots
+            lanes[i].tablePosition = tablePosition
+            if slots == 0 {
+                lanes[i].state = .done
+                lanes[i].offset = 0
+                results[i] = nil
+            } else {
+                lanes[i].state = .probing
+                lanes[i].offset = tablePosition &+ Int((hash &>> 8) % slots) &<< 3
+            }
+        }
+
+        // B: every start slot, independent loads.
+        for i in 0..<count {
+            lanes[i].word = storage.uint64(at: lanes[i].offset)
+        }
+
+        // C: walk each probe sequence to an empty slot (a miss) or to a slot with the key's hash.
+        for i in 0..<count where lanes[i].state == .probing {
+            let hash = lanes[i].hash
+            let tablePosition = lanes[i].tablePosition
+            let tableEnd = tablePosition &+ Int(lanes[i].slots) &<< 3
+            var remaining = lanes[i].slots
+            var offset = lanes[i].offset
+            var word = lanes[i].word
+            while true {
+                let recordPosition = Int(word &>> 32)
+                if recordPosition == 0 {
+                    lanes[i].state = .done
+                    results[i] = nil
+                    break
+                }
+                if UInt32(truncatingIfNeeded: word) == hash {
+                    if recordPosition < 2048 || recordPosition > recordsEnd &- 8 {
+                        lanes[i].state = .single
+                    } else {
+                        lanes[i].state = .candidate
+                        lanes[i].offset = recordPosition
+                    }
+                    break
+                }
+                remaining &-= 1
+                if remaining == 0 {
+                    lanes[i].state = .single
+                    break
+                }
+                offset &+= 8
+                if offset == tableEnd { offset = tablePosition }
+                word = storage.uint64(at: offset)
+            }
+        }
+
+        // D1: every candidate record's lengths, independent loads (others reload the header).
+        for i in 0..<count {
+            let position = lanes[i].state == .candidate ? lanes[i].offset : 0
+            lanes[i].word = storage.uint64(at: position)
+        }
+
+        // D2: compare the keys.
+        for i in 0..<count where lanes[i].state == .candidate {
+            let key = keys[i]
+            let recordPosition = lanes[i].offset
+            let keyLength = Int(UInt32(truncatingIfNeeded: lanes[i].word))
+            let dataLength = Int(lanes[i].word &>> 32)
+            let keyStart = recordPosition &+ 8
+            if keyStart &+ keyLength &+ dataLength <= recordsEnd && keyLength == key.count
+                && storage.bytesEqual(at: keyStart, key)
+            {
+                results[i] = Location(offset: keyStart &+ keyLength, count: dataLength)
+                lanes[i].state = .done
+            } else {
+                lanes[i].state = .single
+            }
+        }
+
+        // E: the rare rest, in key order, through the single lookup (same result, same error).
+        for i in 0..<count where lanes[i].state == .single {
+            results[i] = try _firstLocation(keys[i], hash: lanes[i].hash)
+        }
+    }
+}
+
+/// One in-flight lookup of a batch.
+struct _BatchLane {
+    enum State: UInt8 {
+        case done, probing, candidate, single
+    }
+
+    var hash: UInt32 = 0
+    var slots: UInt32 = 0
+    var tablePosition = 0
+    /// The slot being probed (stages A–C), then the candidate record's position (C–D).
+    var offset = 0
+    /// The slot word (stage B), then the record's lengths (stage D1).
+    var word: UInt64 = 0
+    var state = State.done
+}
