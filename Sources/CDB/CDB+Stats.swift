@@ -94,12 +94,14 @@ extension CDB {
                 stats.tables.append(entry)
                 continue
             }
-            // Cache lines spanned by slots `first...last` (wrapping around the table's end).
+            // Distinct cache lines holding slots `first...last` (wrapping around the table's end).
             func lines(_ first: Int, _ last: Int) -> Int {
-                func span(_ a: Int, _ b: Int) -> Int {
-                    (tablePosition + b * 8 + 7) / 64 - (tablePosition + a * 8) / 64 + 1
-                }
-                return first <= last ? span(first, last) : span(first, slots - 1) + span(0, last)
+                func line(_ slot: Int, _ end: Int) -> Int { (tablePosition + slot * 8 + end) / 64 }
+                if first <= last { return line(last, 7) - line(first, 0) + 1 }
+                let tail = (low: line(first, 0), high: line(slots - 1, 7))
+                let head = (low: line(0, 0), high: line(last, 7))
+                let shared = max(0, min(tail.high, head.high) - max(tail.low, head.low) + 1)
+                return (tail.high - tail.low + 1) + (head.high - head.low + 1) - shared
             }
             var emptySlot = -1
             for slot in 0..<slots {

@@ -85,9 +85,24 @@ public final class CDBWriter {
     }
 
     /// Appends a record.
+    @inlinable
     public func add(key: some Sequence<UInt8>, data: some Sequence<UInt8>) throws(CDBError) {
-        try CDBWriter.withBytes(key) { (k) throws(CDBError) in
-            try CDBWriter.withBytes(data) { (d) throws(CDBError) in try add(key: k, data: d) }
+        let added = key.withContiguousStorageIfAvailable { k in
+            data.withContiguousStorageIfAvailable { d in
+                Result { () throws(CDBError) in
+                    try add(key: UnsafeRawBufferPointer(k), data: UnsafeRawBufferPointer(d))
+                }
+            }
+        }
+        if let added, let result = added {
+            return try result.get()
+        }
+        let keyBytes = Array(key)
+        let dataBytes = Array(data)
+        try keyBytes.withUnsafeBufferPointer { (k) throws(CDBError) in
+            try dataBytes.withUnsafeBufferPointer { (d) throws(CDBError) in
+                try add(key: UnsafeRawBufferPointer(k), data: UnsafeRawBufferPointer(d))
+            }
         }
     }
 
@@ -96,18 +111,6 @@ public final class CDBWriter {
         try key.withCDBBytes { (k) throws(CDBError) in
             try data.withCDBBytes { (d) throws(CDBError) in try add(key: k, data: d) }
         }
-    }
-
-    /// The bytes of `bytes` in place when they are contiguous, else through a copy.
-    private static func withBytes<R>(
-        _ bytes: some Sequence<UInt8>, _ body: (UnsafeRawBufferPointer) throws(CDBError) -> R
-    ) throws(CDBError) -> R {
-        if let result = bytes.withContiguousStorageIfAvailable({ buffer in
-            Result { () throws(CDBError) -> R in try body(UnsafeRawBufferPointer(buffer)) }
-        }) {
-            return try result.get()
-        }
-        return try Array(bytes).withCDBBytes(body)
     }
 
     private func emit(_ bytes: UnsafeRawBufferPointer) throws(CDBError) {
