@@ -22,7 +22,7 @@ struct BenchCdb: ParsableCommand {
             the file's keys and the rest realistic domain names absent from it (seeded, \
             reproducible with --seed).
 
-            --batch uses the batched lookup (CDB.firstBatch), which keeps 16 independent \
+            --batch uses the batched lookup (CDB.firstBatch), which keeps 32 independent \
             lookups in flight so their memory reads overlap. --suffix makes qmail-smtpd's \
             morercpthosts check per query: the domain a.b.example.com, then .b.example.com, \
             .example.com and .com until one is found.
@@ -215,7 +215,9 @@ struct BenchCdb: ParsableCommand {
             for index in 0..<records {
                 key.removeAll(keepingCapacity: true)
                 domains.append(index, to: &key)
-                try writer.add(key: key, data: EmptyCollection<UInt8>())
+                try key.withUnsafeBufferPointer { (raw) throws(CDBError) in
+                    try writer.add(key: UnsafeRawBufferPointer(raw), data: UnsafeRawBufferPointer(start: nil, count: 0))
+                }
             }
             try writer.finish()
         } catch {
