@@ -101,9 +101,11 @@ func databasePath(records: Int) throws -> String {
 
 /// Everything a data set's benchmarks share, built once per process.
 final class DataSet: @unchecked Sendable {
-    // Sendable: immutable after init; tinycdb's handle is only read by cdb_find.
+    // Sendable: immutable after init, used by one benchmark thread at a time.
     let cdb: CDB
-    var tiny = CTinyCDB.cdb()
+    /// tinycdb's handle, at a fixed address: cdb_find writes the found position into it, and a
+    /// pointer (unlike an inout class property) costs no exclusivity check per call.
+    let tiny: UnsafeMutablePointer<CTinyCDB.cdb>
     let fd: Int32
     let queries: QueryStream
     let results: UnsafeMutableBufferPointer<CDB.Location?>
@@ -112,7 +114,9 @@ final class DataSet: @unchecked Sendable {
         let path = try databasePath(records: records)
         cdb = try CDB(contentsOf: path)
         fd = open(path, O_RDONLY)
-        guard fd >= 0, cdb_init(&tiny, fd) == 0 else { throw CDBError(.system(operation: "cdb_init", errno: errno), path: path) }
+        tiny = .allocate(capacity: 1)
+        tiny.initialize(to: CTinyCDB.cdb())
+        guard fd >= 0, cdb_init(tiny, fd) == 0 else { throw CDBError(.system(operation: "cdb_init", errno: errno), path: path) }
         queries = QueryStream(records: records, count: queriesPerSet, seed: 42)
         results = .allocate(capacity: 1024)
         results.initialize(repeating: nil)
@@ -123,9 +127,9 @@ final class DataSet: @unchecked Sendable {
         var hits = 0
         for key in queries.keys {
             let ours = try cdb.firstLocation(key)
-            let theirs = cdb_find(&tiny, key.baseAddress, UInt32(key.count))
+            let theirs = cdb_find(tiny, key.baseAddress, UInt32(key.count))
             if (ours != nil) != (theirs > 0) { fatalError("relaylab and tinycdb disagree on a key") }
-            if let ours, ours.offset != Int(tiny.cdb_vpos) || ours.count != Int(tiny.cdb_vlen) {
+            if let ours, ours.offset != Int(tiny.pointee.cdb_vpos) || ours.count != Int(tiny.pointee.cdb_vlen) {
                 fatalError("relaylab and tinycdb return different data")
             }
             if ours != nil { hits += 1 }
@@ -158,13 +162,14 @@ let benchmarks: @Sendable () -> Void = {
         // tinycdb: one cdb_find per query.
         Benchmark("tinycdb cdb_find \(label)", configuration: configuration) { benchmark in
             let set = try dataSet(records)
+            let tiny = set.tiny
             let keys = set.queries.keys
             var hits = 0
             var index = 0
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
                 let key = keys[index]
-                if cdb_find(&set.tiny, key.baseAddress, UInt32(key.count)) > 0 { hits &+= 1 }
+                if cdb_find(tiny, key.baseAddress, UInt32(key.count)) > 0 { hits &+= 1 }
                 index &+= 1
                 if index == keys.count { index = 0 }
             }
