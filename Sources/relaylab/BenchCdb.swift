@@ -3,7 +3,6 @@ import CDB
 import Dispatch
 import Foundation
 import Histogram
-import Synchronization
 
 /// `relaylab bench cdb FILE`: high-volume lookups on a cdb, timed.
 struct BenchCdb: ParsableCommand {
@@ -162,7 +161,7 @@ struct BenchCdb: ParsableCommand {
             var touched = 0
             while let record = try cursor.next() { touched &+= record.key.count }
             _ = try workload.run(lookups: min(lookups, 200_000), start: 0)
-            if touched < 0 { return }
+            if touched < 0 { return }  // uses the sum, so the pass over the records stays
         } catch {
             throw cdbFailure(error)
         }
@@ -181,7 +180,7 @@ struct BenchCdb: ParsableCommand {
 
     /// Runs the workload on `threads` threads at once; returns the merged result and wall time.
     private func measure(_ workload: BenchWorkload) throws -> (BenchThreadResult, Double) {
-        let shared = Mutex<(BenchThreadResult, CDBError?)>((BenchThreadResult(), nil))
+        let shared = BenchShared()
         let poolCount = workload.pool.count
         let threads = self.threads
         let lookups = self.lookups
@@ -192,14 +191,14 @@ struct BenchCdb: ParsableCommand {
             let begin = poolCount * thread / threads
             do throws(CDBError) {
                 let result = try work.run(lookups: share, start: begin)
-                shared.withLock { $0.0.add(result) }
+                shared.withLock { $0.result.add(result) }
             } catch {
                 let failure: CDBError = error
-                shared.withLock { if $0.1 == nil { $0.1 = failure } }
+                shared.withLock { if $0.failure == nil { $0.failure = failure } }
             }
         }
         let elapsed = benchNow() - start
-        let (total, failure) = shared.withLock { $0 }
+        let (total, failure) = shared.withLock { ($0.result, $0.failure) }
         if let failure { throw cdbFailure(failure) }
         return (total, Double(elapsed) / 1e9)
     }
@@ -236,6 +235,25 @@ struct BenchCdb: ParsableCommand {
                     + "in \(CdbFormat.fixed(seconds, 2)) s\n")
         }
         output.flush()
+    }
+}
+
+/// What the benchmark threads report, behind a lock (NSLock: Synchronization's Mutex needs
+/// macOS 15, the package supports macOS 13).
+final class BenchShared: @unchecked Sendable {
+    // Sendable: `state` is only touched with `lock` held.
+    struct State {
+        var result = BenchThreadResult()
+        var failure: CDBError?
+    }
+
+    private let lock = NSLock()
+    private var state = State()
+
+    func withLock<R>(_ body: (inout State) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&state)
     }
 }
 
