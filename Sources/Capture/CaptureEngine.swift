@@ -62,8 +62,8 @@ struct CaptureEngine {
     private var dnsStreams: [FlowKey: DNSStream] = [:]
 
     var summary = CaptureSummary()
-    /// Dialogues finished and not yet handed out.
-    var ready: [Dialogue] = []
+    /// Dialogues finished and not yet handed out (with their summary counts, already counted).
+    var ready: [FinishedConnection] = []
     private var nextIndex = 0
 
     /// The packet being processed: number in the whole input and in its file, and its time.
@@ -147,10 +147,10 @@ struct CaptureEngine {
                     finish(slot: slot, fallback: .superseded, keepInTable: true)
                     open(key: key, fromA: fromA, synOnly: synOnly, syn: syn, sourceSMTP: sourceSMTP, destinationSMTP: destinationSMTP)
                 } else {
-                    connections[slot]!.segment(
+                    let finished = connections[slot]!.segment(
                         fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed,
                         packet: packetNumber, time: time)
-                    if connections[slot]!.isFinished { finish(slot: slot, fallback: .captureEnded) }
+                    if finished { finish(slot: slot, fallback: .captureEnded) }
                     return
                 }
             } else {
@@ -177,10 +177,10 @@ struct CaptureEngine {
         }
         guard let value = lookup(key), value > 0 else { return }
         let slot = Int(value - 1)
-        connections[slot]!.segment(
+        let finished = connections[slot]!.segment(
             fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed,
             packet: packetNumber, time: time)
-        if connections[slot]!.isFinished { finish(slot: slot, fallback: .captureEnded) }
+        if finished { finish(slot: slot, fallback: .captureEnded) }
     }
 
     /// The live slot + 1 (positive) or the closed-ring index, negated and minus one.
@@ -192,20 +192,8 @@ struct CaptureEngine {
     }
 
     /// A SYN on a live connection: a retransmitted SYN belongs to it; another starts a new one.
-    private func startsNewConnection(slot: Int, fromA: Bool, seq: UInt32, synOnly: Bool) -> Bool {
-        let connection = connections[slot]!
-        let direction = fromA ? connection.a : connection.b
-        if direction.synSeen && direction.isn == seq { return false }
-        // The SYN of data already seen (packets out of time order in the file).
-        if !direction.synSeen && direction.baseKnown && direction.base == seq &+ 1 && connection.closeEvent == nil {
-            return false
-        }
-        if !direction.synSeen && !direction.sentPayload && connection.closeEvent == nil {
-            // The first SYN (or SYN-ACK) seen on this side of a connection opened by the other.
-            if let clientIsA = connection.clientIsA { return synOnly != (fromA == clientIsA) }
-            return false
-        }
-        return true
+    private mutating func startsNewConnection(slot: Int, fromA: Bool, seq: UInt32, synOnly: Bool) -> Bool {
+        connections[slot]!.isStartedAnew(bySYNFromA: fromA, seq: seq, synOnly: synOnly)
     }
 
     /// Whether a segment for a recently closed connection only repeats old bytes.
@@ -270,10 +258,10 @@ struct CaptureEngine {
             if batch.count >= ReconstructionPool.batchSize { submitBatch(waitForAll: false) }
             return
         }
-        let finished = builder.build(&connection, context)
-        account(finished)
-        ready.append(finished.dialogue)
-        if scratchPool.count < 64 { scratchPool.append(connection.sink.session.takeScratch()) }
+        var finished = builder.build(&connection, context)
+        Self.account(finished, into: &summary, endCounts: &endCounts)
+        Self.recycle(&finished, into: &scratchPool)
+        ready.append(finished)
     }
 
     /// Turns finished connections into dialogues.
@@ -291,16 +279,25 @@ struct CaptureEngine {
             batch = []
             batch.reserveCapacity(ReconstructionPool.batchSize)
         }
-        for done in pool.collect(waitForAll: waitForAll) {
-            for finished in done {
-                account(finished)
-                ready.append(finished.dialogue)
+        for var done in pool.collect(waitForAll: waitForAll) {
+            for index in done.indices {
+                Self.account(done[index], into: &summary, endCounts: &endCounts)
+                Self.recycle(&done[index], into: &scratchPool)
+            }
+            if ready.isEmpty {
+                swap(&ready, &done)
+            } else {
+                ready.append(contentsOf: done)
             }
         }
     }
 
     /// Working arrays of finished sessions, for new ones.
     private var scratchPool: [SMTPSession.Scratch] = []
+
+    private static func recycle(_ finished: inout FinishedConnection, into scratchPool: inout [SMTPSession.Scratch]) {
+        if scratchPool.count < 256, let scratch = finished.scratch.take() { scratchPool.append(scratch) }
+    }
 
     /// Replaces the table entry with a closed-flow record.
     private mutating func remember(_ connection: Connection) {
@@ -369,21 +366,20 @@ struct CaptureEngine {
     // MARK: - Dialogues
 
     /// Adds a finished connection to the summary.
-    private mutating func account(_ finished: FinishedConnection) {
-        let dialogue = finished.dialogue
+    private static func account(_ finished: FinishedConnection, into summary: inout CaptureSummary, endCounts: inout [Int]) {
         summary.connections += 1
-        if dialogue.problems.isEmpty { summary.completeConnections += 1 } else { summary.incompleteConnections += 1 }
-        if dialogue.midstream { summary.midstreamConnections += 1 }
-        endCounts[dialogue.end.index] += 1
-        if !dialogue.problems.isEmpty {
+        if finished.dialogue.problems.isEmpty { summary.completeConnections += 1 } else { summary.incompleteConnections += 1 }
+        if finished.dialogue.midstream { summary.midstreamConnections += 1 }
+        endCounts[finished.dialogue.end.index] += 1
+        if !finished.dialogue.problems.isEmpty {
             var kinds = Set<DialogueProblem.Kind>()
-            for problem in dialogue.problems {
+            for problem in finished.dialogue.problems {
                 kinds.insert(problem.kind)
                 if let limit = problem.limit { summary.limitsHit[limit, default: 0] += 1 }
             }
             for kind in kinds { summary.problems[kind, default: 0] += 1 }
         }
-        summary.steps += dialogue.steps.count
+        summary.steps += finished.dialogue.steps.count
         summary.unobservableSteps += finished.unobservableSteps
         summary.retransmittedSegments += finished.retransmittedSegments
         summary.outOfOrderSegments += finished.outOfOrderSegments

@@ -106,9 +106,9 @@ public struct CaptureReader: Sendable {
     }
 
     private func deliver(_ engine: inout CaptureEngine, _ onDialogue: (Dialogue) throws -> Void) throws {
-        var ready: [Dialogue] = []
+        var ready: [FinishedConnection] = []
         swap(&ready, &engine.ready)
-        for index in ready.indices { try onDialogue(ready[index]) }
+        for index in ready.indices { try onDialogue(ready[index].dialogue) }
         ready.removeAll(keepingCapacity: true)
         swap(&ready, &engine.ready)
     }

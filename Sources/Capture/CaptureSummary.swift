@@ -69,8 +69,9 @@ public struct CaptureSummary: Sendable {
     public var otherPortPackets = 0
     /// Packets whose headers were cut short or malformed.
     public var malformedPackets = 0
-    /// TCP segments that carried no new byte (retransmissions, duplicates, keep-alives) and that
-    /// belonged to already finished connections.
+    /// TCP segments that carried no new byte (retransmissions, duplicates, keep-alives), and
+    /// segments of connections already finished or never seen opening that carry nothing to use
+    /// (late ACKs, FINs, retransmissions).
     public var retransmittedSegments = 0
     public var outOfOrderSegments = 0
     /// Sequence gaps never filled, and the bytes missing in them.

@@ -200,11 +200,13 @@ struct Connection {
 
     // MARK: - Segments
 
-    /// Processes one TCP segment sent by side A (`fromA`) or B.
+    /// Processes one TCP segment sent by side A (`fromA`) or B; returns whether the connection
+    /// is finished (`isFinished`).
+    @discardableResult
     mutating func segment<S: ByteSource>(
         fromA: Bool, seq: UInt32, ack: UInt32, flags: UInt8, payload: S, claimed: Int,
         packet: Int, time: Double
-    ) {
+    ) -> Bool {
         if time < startTime { startTime = time }
         if time > endTime { endTime = time }
         lastActivity = endTime
@@ -214,6 +216,7 @@ struct Connection {
         } else {
             Self.process(&b, &sink, &closeEvent, fromA: false, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed, arrival: arrival)
         }
+        return isFinished
     }
 
     private static func process<S: ByteSource>(
@@ -355,6 +358,26 @@ struct Connection {
             }
             drain(&direction, &sink, fromA: fromA)
         }
+    }
+
+    /// Whether a SYN (`synOnly`) or SYN-ACK from side A (`fromA`) starts a new connection on
+    /// these addresses and ports: a retransmitted SYN, or the first SYN of a side whose data was
+    /// seen first (packets out of time order), belongs to this one. (Mutating only so that the
+    /// caller reads the connection in place rather than copying it.)
+    mutating func isStartedAnew(bySYNFromA fromA: Bool, seq: UInt32, synOnly: Bool) -> Bool {
+        let synSeen = fromA ? a.synSeen : b.synSeen
+        let isn = fromA ? a.isn : b.isn
+        let baseKnown = fromA ? a.baseKnown : b.baseKnown
+        let base = fromA ? a.base : b.base
+        let sentPayload = fromA ? a.sentPayload : b.sentPayload
+        if synSeen && isn == seq { return false }
+        if !synSeen && baseKnown && base == seq &+ 1 && closeEvent == nil { return false }
+        if !synSeen && !sentPayload && closeEvent == nil {
+            // The first SYN (or SYN-ACK) seen on this side of a connection opened by the other.
+            if let clientIsA = sink.clientIsA { return synOnly != (fromA == clientIsA) }
+            return false
+        }
+        return true
     }
 
     // MARK: - The end

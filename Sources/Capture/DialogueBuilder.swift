@@ -20,6 +20,8 @@ struct PendingFinish: Sendable {
 /// A dialogue and the counts the summary needs from its connection.
 struct FinishedConnection: Sendable {
     var dialogue: Dialogue
+    /// The session's working arrays, for reuse by a new connection.
+    var scratch: SMTPSession.Scratch?
     var unobservableSteps: Int
     var retransmittedSegments: Int
     var outOfOrderSegments: Int
@@ -48,8 +50,9 @@ struct DialogueBuilder {
             gaps += 1
             lostBytes += Int(gap.lost)
         }
+        let unobservable = connection.sink.session.unobservableCount
         return FinishedConnection(
-            dialogue: dialogue, unobservableSteps: connection.sink.session.unobservableCount,
+            dialogue: dialogue, scratch: connection.sink.session.takeScratch(), unobservableSteps: unobservable,
             retransmittedSegments: connection.sink.counters.retransmitted,
             outOfOrderSegments: connection.sink.counters.outOfOrder, gaps: gaps, lostBytes: lostBytes)
     }

@@ -31,12 +31,12 @@ final class ReconstructionPool: @unchecked Sendable {
         let number = submitted
         submitted += 1
         queues[number % queues.count].async { [self] in
+            var batch = batch
             var builder = DialogueBuilder(limits: limits)
             var output: [FinishedConnection] = []
             output.reserveCapacity(batch.count)
-            for pending in batch {
-                var connection = pending.connection
-                output.append(builder.build(&connection, pending.context))
+            for index in batch.indices {
+                output.append(builder.build(&batch[index].connection, batch[index].context))
             }
             lock.wait()
             results[number] = output

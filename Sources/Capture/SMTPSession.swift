@@ -132,6 +132,8 @@ struct SMTPSession {
         var replies: [ReplyRecord] = []
         var clientArrivals: [Arrival] = []
         var serverArrivals: [Arrival] = []
+        var clientStore = ByteStore()
+        var serverStore = ByteStore()
     }
 
     /// Moves the working arrays out (emptied, capacity kept); the session is done with them.
@@ -145,6 +147,9 @@ struct SMTPSession {
         scratch.replies.removeAll(keepingCapacity: true)
         scratch.clientArrivals.removeAll(keepingCapacity: true)
         scratch.serverArrivals.removeAll(keepingCapacity: true)
+        // The stores are empty once the streams were parsed.
+        if client.store.count == 0 { swap(&scratch.clientStore, &client.store) }
+        if server.store.count == 0 { swap(&scratch.serverStore, &server.store) }
         return scratch
     }
 
@@ -154,6 +159,8 @@ struct SMTPSession {
         swap(&scratch.replies, &replies)
         swap(&scratch.clientArrivals, &client.arrivals)
         swap(&scratch.serverArrivals, &server.arrivals)
+        swap(&scratch.clientStore, &client.store)
+        swap(&scratch.serverStore, &server.store)
     }
 
     /// The connection's start was seen after all (its SYN came later in the file than its
@@ -167,7 +174,7 @@ struct SMTPSession {
         return true
     }
 
-    private var room: Int { max(0, maxBytes - client.bytes.count - server.bytes.count) }
+    private var room: Int { max(0, maxBytes - client.keptCount - server.keptCount) }
 
     // MARK: - Input
 
@@ -181,7 +188,7 @@ struct SMTPSession {
         let gapsBefore = client.gaps.count
         client.append(source, range, arrival: arrival, room: room, maxLine: maxLine, initialCapacity: 1024)
         if client.gaps.count != gapsBefore { noteLimits(client.gaps[gapsBefore...]) }
-        if client.bytes.count - clientPosition > Self.eagerParseThreshold { advance(final: false) }
+        if client.keptCount - clientPosition > Self.eagerParseThreshold { advance(final: false) }
     }
 
     /// Server bytes `source[range]`, in order; `arrival.ack` acknowledges client bytes.
@@ -194,7 +201,7 @@ struct SMTPSession {
         let gapsBefore = server.gaps.count
         server.append(source, range, arrival: arrival, room: room, maxLine: maxLine, initialCapacity: 256)
         if server.gaps.count != gapsBefore { noteLimits(server.gaps[gapsBefore...]) }
-        if server.bytes.count - serverPosition > Self.eagerParseThreshold { advance(final: false) }
+        if server.keptCount - serverPosition > Self.eagerParseThreshold { advance(final: false) }
     }
 
     /// `count` client bytes that were not captured.
@@ -231,6 +238,8 @@ struct SMTPSession {
 
     /// Reads everything that can be read now; with `final`, everything (the connection ended).
     mutating func advance(final: Bool) {
+        client.materialize()
+        server.materialize()
         while round(final: false) {}
         guard final else { return }
         // The end: the last unterminated lines, then what is still undecided (only once all

@@ -50,7 +50,9 @@ struct ArrivalCursor {
 }
 
 struct StreamBuffer {
+    /// The kept bytes parsed so far; bytes that arrived since wait in `store` (see `materialize`).
     var bytes: [UInt8] = []
+    var store = ByteStore()
     var gaps: [StreamGap] = []
     var lost: Int64 = 0
     var arrivals: [Arrival] = []
@@ -61,8 +63,16 @@ struct StreamBuffer {
     /// Whether anything at all was delivered to this stream.
     var touched = false
 
+    /// The number of kept bytes, parsed or not.
+    var keptCount: Int { bytes.count + store.count }
+
     /// The absolute offset just past the last byte.
-    var absEnd: Int64 { Int64(bytes.count) + lost }
+    var absEnd: Int64 { Int64(keptCount) + lost }
+
+    /// Moves the bytes that arrived into `bytes`, for parsing.
+    mutating func materialize() {
+        if store.count > 0 { store.drain(into: &bytes) }
+    }
 
     // MARK: - Offsets
 
@@ -179,11 +189,12 @@ struct StreamBuffer {
     mutating func addGap(_ count: Int64, reason: GapReason) {
         guard count > 0 else { return }
         touched = true
-        if var last = gaps.last, last.at == bytes.count, last.reason == reason {
+        let at = keptCount
+        if var last = gaps.last, last.at == at, last.reason == reason {
             last.lost += count
             gaps[gaps.count - 1] = last
         } else {
-            gaps.append(StreamGap(at: bytes.count, lost: count, lostBefore: lost, reason: reason))
+            gaps.append(StreamGap(at: at, lost: count, lostBefore: lost, reason: reason))
         }
         lost += count
     }
@@ -191,7 +202,7 @@ struct StreamBuffer {
     @inline(__always)
     private mutating func noteArrival(_ arrival: Arrival) {
         var arrival = arrival
-        arrival.at = bytes.count
+        arrival.at = keptCount
         if let last = arrivals.last, last.at == arrival.at {
             arrivals[arrivals.count - 1] = arrival
         } else {
@@ -206,34 +217,35 @@ struct StreamBuffer {
         _ source: S, _ range: Range<Int>, arrival: Arrival, room: Int, maxLine: Int, initialCapacity: Int = 512
     ) -> Int {
         guard !range.isEmpty else { return 0 }
-        if bytes.capacity == 0 {
+        if store.capacity == 0 {
             // Fewer reallocations for the usual dialogue (commands, a small body).
-            bytes.reserveCapacity(max(initialCapacity, range.count))
+            store.reserve(max(initialCapacity, range.count))
             if arrivals.capacity < 8 { arrivals.reserveCapacity(16) }
         }
         touched = true
         noteArrival(arrival)
-        let before = bytes.count
+        let before = keptCount
         let allowed = min(range.count, max(0, room))
         let start = range.lowerBound
         let end = start + allowed
         if allowed > 0 {
             if lineLength + allowed <= maxLine {
                 // Fast path: no line can exceed the limit.
-                source.append(start..<end, to: &bytes)
+                source.append(start..<end, to: &store)
                 if let lastLF = source.lastIndex(of: SMTPText.lf, in: start..<end) {
                     lineLength = end - lastLF - 1
                 } else {
                     lineLength += allowed
                 }
             } else {
+                materialize()
                 appendCuttingLines(source, start..<end, maxLine: maxLine)
             }
         }
         if allowed < range.count {
             addGap(Int64(range.count - allowed), reason: .limit(.connectionBytes))
         }
-        return bytes.count - before
+        return keptCount - before
     }
 
     /// Appends, keeping at most `maxLine` bytes of each line (the rest becomes a gap).

@@ -16,6 +16,8 @@ protocol ByteSource {
     subscript(_ index: Int) -> UInt8 { get }
     /// Appends `self[range]` to `array`.
     func append(_ range: Range<Int>, to array: inout [UInt8])
+    /// Appends `self[range]` to `store`.
+    func append(_ range: Range<Int>, to store: inout ByteStore)
     /// The first index of `byte` in `range`.
     func firstIndex(of byte: UInt8, in range: Range<Int>) -> Int?
     /// The last index of `byte` in `range`.
@@ -36,6 +38,13 @@ struct PayloadBytes: ByteSource {
     }
 
     static var empty: PayloadBytes { unsafe PayloadBytes(unsafeBase: nil, count: 0) }
+
+    /// The first byte (for the copy in _ByteStore.swift).
+    var payloadBase: UnsafeRawPointer? { unsafe base }
+
+    func append(_ range: Range<Int>, to store: inout ByteStore) {
+        store.append(self, range)
+    }
 
     @inline(__always)
     subscript(_ index: Int) -> UInt8 {
@@ -83,6 +92,10 @@ struct PayloadBytes: ByteSource {
 extension Array: ByteSource where Element == UInt8 {
     func append(_ range: Range<Int>, to array: inout [UInt8]) {
         array.append(contentsOf: self[range])
+    }
+
+    func append(_ range: Range<Int>, to store: inout ByteStore) {
+        store.append(self, range)
     }
 
     func firstIndex(of byte: UInt8, in range: Range<Int>) -> Int? {

@@ -21,6 +21,18 @@ func now() -> Double {
     return Double(spec.tv_sec) + Double(spec.tv_nsec) * 1e-9
 }
 
+/// User plus system CPU seconds used so far.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    #if canImport(Darwin)
+    getrusage(RUSAGE_SELF, &usage)
+    #else
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    #endif
+    return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) * 1e-6
+        + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) * 1e-6
+}
+
 func peakMemoryMB() -> Double {
     var usage = rusage()
     #if canImport(Darwin)
@@ -105,17 +117,21 @@ do {
     }
     let megabytes = Double(sizes) / 1_000_000
     if ceiling {
+        let cpuStart = cpuSeconds()
         let start = now()
         let summary = try CaptureReader(options: CaptureOptions(smtpPorts: [], parseDNS: false)).read(files: files) { _ in }
         let seconds = now() - start
-        print("decode only (no SMTP port): \(fixed(seconds, 3)) s, \(fixed(megabytes / seconds, 0)) MB/s, \(summary.packets) packets")
+        let cpu = cpuSeconds() - cpuStart
+        print("decode only (no SMTP port): \(fixed(seconds, 3)) s (cpu \(fixed(cpu, 3)) s), \(fixed(megabytes / seconds, 0)) MB/s, \(summary.packets) packets")
     }
+    let cpuStart = cpuSeconds()
     let start = now()
     var steps = 0
     let summary = try reader.read(files: files) { dialogue in steps += dialogue.steps.count }
     let seconds = now() - start
+    let cpu = cpuSeconds() - cpuStart
     print(
-        "capture layer: \(fixed(seconds, 3)) s, \(summary.connections) sessions, "
+        "capture layer: \(fixed(seconds, 3)) s (cpu \(fixed(cpu, 3)) s), \(summary.connections) sessions, "
             + "\(fixed(Double(summary.connections) / seconds, 0)) sessions/s, \(fixed(megabytes / seconds, 0)) MB/s, "
             + "\(steps) steps, \(summary.packets) packets, peak RSS \(fixed(peakMemoryMB(), 0)) MB")
     print("complete \(summary.completeConnections) incomplete \(summary.incompleteConnections) ends \(summary.ends.map { "\($0.key.rawValue)=\($0.value)" }.sorted())")

@@ -256,6 +256,35 @@ import Testing
         #expect(complete)
     }
 
+    @Test func largeMessageIsReadAsItArrives() throws {
+        // More than the eager-parse threshold (64 KiB) of body, in MTU-sized segments, then
+        // a second transaction.
+        var conversation = Conversation()
+        conversation.open()
+        conversation.server("220 mx ESMTP\r\n")
+        conversation.client("MAIL FROM:<a@b>\r\n")
+        conversation.server("250 ok\r\n")
+        conversation.client("RCPT TO:<c@d>\r\n")
+        conversation.server("250 ok\r\n")
+        conversation.client("DATA\r\n")
+        conversation.server("354 go ahead\r\n")
+        let line = String(repeating: "z", count: 998) + "\r\n"
+        let body = (String(repeating: line, count: 300) + ".\r\n").bytes
+        for start in stride(from: 0, to: body.count, by: 1448) {
+            conversation.clientBytes(Array(body[start..<min(body.count, start + 1448)]))
+        }
+        conversation.server("250 ok 1 qp 2\r\n")
+        conversation.client("MAIL FROM:<e@f>\r\n")
+        conversation.server("250 ok\r\n")
+        conversation.close()
+        let dialogue = try #require(try readOne(conversation))
+        #expect(dialogue.transcript == [
+            "MAIL FROM:<a@b> -> 250 ok", "RCPT TO:<c@d> -> 250 ok", "DATA -> 354 go ahead",
+            "<message: 300 lines, 300000 bytes on the wire> -> 250 ok 1 qp 2", "MAIL FROM:<e@f> -> 250 ok",
+        ])
+        #expect(dialogue.steps[3].clientBytes.count == body.count)
+    }
+
     @Test func endings() throws {
         func end(_ build: (inout Conversation) -> Void) throws -> DialogueEnd? {
             var conversation = Conversation()
