@@ -40,19 +40,19 @@ enum Bytes {
     }
 
     /// case_diffs(a, b) != 0: whether two C strings differ, ignoring ASCII case.
-    static func differFolded(_ a: some Collection<UInt8>, _ b: [UInt8]) -> Bool {
-        if a.count != b.count { return true }
-        var index = 0
-        for byte in a {
-            if lower(byte) != lower(b[index]) { return true }
-            index += 1
+    static func differFolded(_ a: String, _ b: [UInt8]) -> Bool {
+        var text = a
+        return text.withUTF8 { a in
+            if a.count != b.count { return true }
+            for index in 0..<a.count where lower(a[index]) != lower(b[index]) { return true }
+            return false
         }
-        return false
     }
 
     /// `text` up to its first NUL (usually `text` itself, without copying).
     static func cText(_ text: String) -> String {
-        guard text.utf8.contains(0) else { return text }
+        var copy = text
+        guard copy.withUTF8({ $0.contains(0) }) else { return text }
         return String(decoding: cString(text), as: UTF8.self)
     }
 

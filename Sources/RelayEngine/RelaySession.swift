@@ -33,8 +33,33 @@ public struct RelaySession: Sendable {
     public let configuration: RelayConfiguration
     /// The connection, when the session started at tcpserver.
     public let connection: ClientConnection?
-    /// How tcpserver and rblsmtpd handled the connection.
-    public private(set) var connectionDecision: ConnectionDecision
+    /// How tcpserver and rblsmtpd handled the connection (tcpserver's facts are put into words
+    /// when this is read, not for every connection).
+    public var connectionDecision: ConnectionDecision {
+        var decision = ConnectionDecision(
+            tcpserver: tcpserverDecision, environment: childEnvironment, blocklist: blocklistDecision,
+            smtpd: smtpdDecision)
+        if case .tcpserver(let outcome, _) = origin, let match = outcome.match {
+            decision.ruleKey = match.key
+            decision.ruleSource = match.path.map { SourceLocation(file: $0, line: match.line) }
+        }
+        return decision
+    }
+
+    /// Where the programs' environment came from.
+    enum Origin {
+        /// tcpserver's answer for the connection, and tcpserver's own (inherited) environment.
+        case tcpserver(TCPServerOutcome, inherited: [String: String])
+        /// tcpserver could not have accepted this connection (not an IP address).
+        case impossible(String)
+        /// The environment was given (`init(configuration:childEnvironment:)`).
+        case given
+    }
+
+    let origin: Origin
+    let childEnvironment: [String: String]
+    var blocklistDecision: Decision?
+    var smtpdDecision: Decision?
     /// Every step so far, in order.
     public private(set) var exchanges: [Exchange] = []
     /// Messages qmail-queue accepted.
@@ -99,69 +124,88 @@ public struct RelaySession: Sendable {
                 tcpConnection, options: configuration.tcpserver, rules: configuration.rules,
                 inheritedEnvironment: inherited)
         } catch {
-            let decision = Decision(.connection, .deny, reasons: [Fact(.tcpserverNote("\(error)"))])
-            self.connectionDecision = ConnectionDecision(tcpserver: decision)
+            self.origin = .impossible("\(error)")
+            self.childEnvironment = [:]
             self.sources = [:]
             return
         }
+        self.origin = .tcpserver(outcome, inherited: inherited)
+        self.childEnvironment = outcome.environment
         var sources: [String: SourceLocation] = [:]
-        var reasons: [Fact] = []
-        let rulesLocation = outcome.match.flatMap { match in
-            match.path.map { SourceLocation(file: $0, line: match.line) }
-        }
-        if let match = outcome.match {
-            if let key = match.key {
-                reasons.append(Fact(.ruleMatched(key: key, action: match.action.rawValue), source: rulesLocation))
-            } else {
-                reasons.append(Fact(.noRuleMatched(keysTried: match.keysTried)))
-            }
-            if match.action == .allow {
-                for variable in match.variables {
-                    reasons.append(Fact(.ruleSetVariable(name: variable.name, value: variable.value), source: rulesLocation))
-                    sources[variable.name] = rulesLocation ?? SourceLocation(file: configuration.rules?.path ?? "rules")
-                }
-            }
-        } else if let rules = configuration.rules, let failure = rules.readFailure {
-            reasons.append(
-                Fact(
-                    .rulesMissing(path: rules.path, allowed: outcome.allowed && failure.isMissingFile),
-                    source: SourceLocation(file: rules.path)))
-        } else {
-            reasons.append(Fact(.noRules))
-        }
         if outcome.allowed {
-            if let host = outcome.remoteHost {
-                reasons.append(Fact(.remoteHost(name: host)))
-            } else {
-                let why: String
-                if !configuration.tcpserver.lookupRemoteHost {
-                    why = "tcpserver runs with -H"
-                } else if connection.ptrName == nil {
-                    why = "no PTR record"
-                } else {
-                    why = "-p: the PTR name does not resolve back to the client"
-                }
-                reasons.append(Fact(.noRemoteHost(reason: why)))
+            if let match = outcome.match, !match.variables.isEmpty {
+                let location = match.path.map { SourceLocation(file: $0, line: match.line) }
+                    ?? SourceLocation(file: configuration.rules?.path ?? "rules")
+                for variable in match.variables { sources[variable.name] = location }
             }
-            for (name, value) in inherited.sorted(by: { $0.key < $1.key }) where sources[name] == nil {
-                if ["RELAYCLIENT", "RBLSMTPD", "SMTPAUTH", "DATABYTES"].contains(name) {
-                    reasons.append(Fact(.inheritedVariable(name: name, value: value)))
-                }
+            for name in inherited.keys where sources[name] == nil {
                 sources[name] = SourceLocation(file: "tcpserver environment")
             }
         }
-        var decision = ConnectionDecision(
-            tcpserver: Decision(.connection, outcome.allowed ? .accept : .deny, reasons: reasons),
-            ruleKey: outcome.match?.key, ruleSource: rulesLocation, environment: outcome.environment)
         self.sources = sources
         if !outcome.allowed {
-            self.connectionDecision = decision
             self.exitStatus = outcome.match == nil ? 111 : 100
             return
         }
-        (self.rbl, self.smtpd) = RelaySession.makeProgram(
-            configuration: configuration, environment: outcome.environment, sources: sources, decision: &decision)
-        self.connectionDecision = decision
+        (self.rbl, self.smtpd, self.blocklistDecision) = RelaySession.makeProgram(
+            configuration: configuration, environment: outcome.environment, sources: sources)
+    }
+
+    /// tcpserver's decision in facts.
+    var tcpserverDecision: Decision {
+        switch origin {
+        case .impossible(let message):
+            return Decision(.connection, .deny, reasons: [Fact(.tcpserverNote(message))])
+        case .given:
+            return Decision(.connection, .accept, reasons: [Fact(.note("environment given"))])
+        case .tcpserver(let outcome, let inherited):
+            var reasons: [Fact] = []
+            let rulesLocation = outcome.match.flatMap { match in
+                match.path.map { SourceLocation(file: $0, line: match.line) }
+            }
+            if let match = outcome.match {
+                if let key = match.key {
+                    reasons.append(Fact(.ruleMatched(key: key, action: match.action.rawValue), source: rulesLocation))
+                } else {
+                    reasons.append(Fact(.noRuleMatched(keysTried: match.keysTried)))
+                }
+                if match.action == .allow {
+                    for variable in match.variables {
+                        reasons.append(
+                            Fact(.ruleSetVariable(name: variable.name, value: variable.value), source: rulesLocation))
+                    }
+                }
+            } else if let rules = configuration.rules, let failure = rules.readFailure {
+                reasons.append(
+                    Fact(
+                        .rulesMissing(path: rules.path, allowed: outcome.allowed && failure.isMissingFile),
+                        source: SourceLocation(file: rules.path)))
+            } else {
+                reasons.append(Fact(.noRules))
+            }
+            if outcome.allowed {
+                if let host = outcome.remoteHost {
+                    reasons.append(Fact(.remoteHost(name: host)))
+                } else {
+                    let why: String
+                    if !configuration.tcpserver.lookupRemoteHost {
+                        why = "tcpserver runs with -H"
+                    } else if connection?.ptrName == nil {
+                        why = "no PTR record"
+                    } else {
+                        why = "-p: the PTR name does not resolve back to the client"
+                    }
+                    reasons.append(Fact(.noRemoteHost(reason: why)))
+                }
+                let ruleNames = Set(outcome.match?.variables.map(\.name) ?? [])
+                for (name, value) in inherited.sorted(by: { $0.key < $1.key }) where !ruleNames.contains(name) {
+                    if ["RELAYCLIENT", "RBLSMTPD", "SMTPAUTH", "DATABYTES"].contains(name) {
+                        reasons.append(Fact(.inheritedVariable(name: name, value: value)))
+                    }
+                }
+            }
+            return Decision(.connection, outcome.allowed ? .accept : .deny, reasons: reasons)
+        }
     }
 
     /// A session that starts after tcpserver, with the environment tcpserver gave its child
@@ -175,24 +219,22 @@ public struct RelaySession: Sendable {
             sources[name] = SourceLocation(file: "environment")
         }
         self.sources = sources
-        var decision = ConnectionDecision(
-            tcpserver: Decision(.connection, .accept, reasons: [Fact(.note("environment given"))]),
-            environment: environment)
-        (self.rbl, self.smtpd) = RelaySession.makeProgram(
-            configuration: configuration, environment: environment, sources: sources, decision: &decision)
-        self.connectionDecision = decision
+        self.origin = .given
+        self.childEnvironment = environment
+        (self.rbl, self.smtpd, self.blocklistDecision) = RelaySession.makeProgram(
+            configuration: configuration, environment: environment, sources: sources)
     }
 
     static func makeProgram(
-        configuration: RelayConfiguration, environment: [String: String], sources: [String: SourceLocation],
-        decision: inout ConnectionDecision
-    ) -> (RBLSMTPDStage?, SMTPDStage?) {
+        configuration: RelayConfiguration, environment: [String: String], sources: [String: SourceLocation]
+    ) -> (RBLSMTPDStage?, SMTPDStage?, Decision?) {
+        var blocklist: Decision? = nil
         if let options = configuration.rblsmtpd {
-            let (stage, blocklist) = RBLSMTPDStage.decide(environment: environment, sources: sources, options: options)
-            decision.blocklist = blocklist
-            if let stage { return (stage, nil) }
+            let (stage, decision) = RBLSMTPDStage.decide(environment: environment, sources: sources, options: options)
+            blocklist = decision
+            if let stage { return (stage, nil, decision) }
         }
-        return (nil, SMTPDStage(environment: environment, sources: sources, configuration: configuration))
+        return (nil, SMTPDStage(environment: environment, sources: sources, configuration: configuration), blocklist)
     }
 
     // MARK: - Driving the session
@@ -204,19 +246,19 @@ public struct RelaySession: Sendable {
         started = true
         if let rbl {
             let result = rbl.start()
-            return apply(result, kind: .greeting, stage: .rblsmtpd, client: [], decisionOverride: connectionDecision.blocklist)
+            return apply(result, kind: .greeting, stage: .rblsmtpd, client: [], decisionOverride: blocklistDecision)
         }
-        if let smtpd {
-            let result = smtpd.start()
+        if smtpd != nil {
+            let result = smtpd!.start()
             var smtpdDecision = result.decision ?? Decision(.greeting, .accept)
-            if result.decision == nil, let relayClient = smtpd.relayClient {
+            if result.decision == nil, let relayClient = smtpd!.relayClient {
                 smtpdDecision.reasons.append(
-                    Fact(.relayClient(value: Bytes.text(relayClient)), source: smtpd.relayClientSource))
+                    Fact(.relayClient(value: Bytes.text(relayClient)), source: smtpd!.relayClientSource))
             }
-            connectionDecision.smtpd = smtpdDecision
+            self.smtpdDecision = smtpdDecision
             return apply(result, kind: .greeting, stage: .qmailSMTPD, client: [], decisionOverride: smtpdDecision)
         }
-        record(Exchange(kind: .greeting, stage: .tcpserver, decision: connectionDecision.tcpserver, closedAfter: true))
+        record(Exchange(kind: .greeting, stage: .tcpserver, decision: tcpserverDecision, closedAfter: true))
         close(.denied, status: exitStatus)
         return []
     }
@@ -264,9 +306,9 @@ public struct RelaySession: Sendable {
                 record(Exchange(kind: .timeout, stage: .rblsmtpd, decision: decision, closedAfter: true))
                 close(.timeout, status: 0)
             }
-        } else if let stage = smtpd {
+        } else if smtpd != nil {
             if idleTime >= Double(configuration.control.timeout) {
-                let result = stage.timeoutReply()
+                let result = smtpd!.timeoutReply()
                 let decision = Decision(
                     .timeout, .tempfail, reasons: [Fact(.idleTimeout(seconds: configuration.control.timeout))])
                 output += apply(result, kind: .timeout, stage: .qmailSMTPD, client: [], decisionOverride: decision)
@@ -280,7 +322,7 @@ public struct RelaySession: Sendable {
     private mutating func feed(_ buffer: UnsafeBufferPointer<UInt8>, into output: inout [UInt8]) {
         var index = 0
         while index < buffer.count, !isClosed {
-            if smtpd?.mode == .data {
+            if smtpd?.isReadingMessage == true {
                 let now = self.now
                 let (consumed, result) = smtpd!.feedBody(
                     UnsafeBufferPointer(rebasing: buffer[index...]), configuration: configuration, now: now)
@@ -318,7 +360,7 @@ public struct RelaySession: Sendable {
         }
         guard smtpd != nil else { return [] }
         let kind: Exchange.Kind
-        if case .authLine = smtpd!.mode { kind = .authResponse } else { kind = .command(verb: RelaySession.verb(of: line)) }
+        if smtpd!.isReadingAuthResponse { kind = .authResponse } else { kind = .command(verb: RelaySession.verb(of: line)) }
         let now = self.now
         let result = smtpd!.line(line[...], configuration: configuration, now: now)
         return apply(result, kind: kind, stage: .qmailSMTPD, client: line, decisionOverride: nil)

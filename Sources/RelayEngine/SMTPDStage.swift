@@ -124,6 +124,18 @@ struct SMTPDStage {
         fakeHelo = false
     }
 
+    /// Whether the next bytes are message text (after 354).
+    var isReadingMessage: Bool {
+        if case .data = mode { return true }
+        return false
+    }
+
+    /// Whether the next line answers an AUTH prompt.
+    var isReadingAuthResponse: Bool {
+        if case .authLine = mode { return true }
+        return false
+    }
+
     // MARK: - Start
 
     /// The greeting, or 421 when the control files cannot be read.
@@ -212,7 +224,7 @@ struct SMTPDStage {
         }
         seenMail = false
         heloHost = Array(arg)
-        fakeHelo = Bytes.differFolded(remoteHost.utf8, heloHost)
+        fakeHelo = Bytes.differFolded(remoteHost, heloHost)
         var decision = Decision(.helo, .accept, address: Bytes.text(heloHost))
         if fakeHelo {
             decision.reasons.append(Fact(.note("the HELO name differs from TCPREMOTEHOST: it goes into the Received line")))
@@ -247,6 +259,17 @@ struct SMTPDStage {
         var address: [UInt8] = []
         var escaped = false
         var quoted = false
+        // Fast path: no quote or backslash before the terminator, so the address is one slice.
+        var scan = index
+        while scan < arg.endIndex {
+            let byte = arg[scan]
+            if byte == terminator || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\"") { break }
+            scan += 1
+        }
+        if scan == arg.endIndex || arg[scan] == terminator {
+            address = Array(arg[index..<scan])
+            index = arg.endIndex
+        }
         while index < arg.endIndex {
             let byte = arg[index]
             index += 1

@@ -165,6 +165,17 @@ import Testing
         #expect(b.session.exchanges[2].decision?.outcome == .accept)
     }
 
+    @Test func decisionsRoundTripThroughJSON() throws {
+        let run = Harness.run(
+            try config(), connection: connection("10.2.0.1", ptr: "x.example"),
+            "HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<x@y.example>\r\nRCPT TO:<postmaster>\r\n")
+        let decisions = run.decisions + [run.session.connectionDecision.tcpserver]
+        #expect(decisions.count >= 5)
+        let data = try JSONEncoder().encode(decisions)
+        #expect(try JSONDecoder().decode([Decision].self, from: data) == decisions)
+        #expect(run.session.connectionDecision.finalStage == .qmailSMTPD)
+    }
+
     @Test func invalidAddressIsDenied() throws {
         var session = RelaySession(configuration: try config(), connection: connection("not-an-ip"))
         #expect(session.start().isEmpty)
