@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 // relaylab: replay SMTP traffic and scenarios through a byte-exact simulation of
 // qmail's tcpserver -> rblsmtpd -> qmail-smtpd chain and diff every decision.
 
@@ -35,8 +35,7 @@ let package = Package(
             providers: [.apt(["libpcap-dev"]), .brew(["libpcap"])]
         ),
         // Strict memory safety: every unsafe expression is marked (they live in the `_` files).
-        // `.strictMemorySafety()` needs tools 6.2; this is the same compiler flag.
-        .target(name: "Capture", dependencies: ["CPcap"], swiftSettings: [.unsafeFlags(["-strict-memory-safety"])]),
+        .target(name: "Capture", dependencies: ["CPcap"], swiftSettings: [.strictMemorySafety()]),
         // Measures the Capture layer on capture files (scripts/make-bench-capture makes one).
         .executableTarget(name: "CaptureBench", dependencies: ["Capture"], path: "Sources/CaptureBench"),
         // Layer 4b: YAML scenario files.

@@ -6,7 +6,7 @@ import TestSupport
 import Testing
 
 @Suite("relaylab rules (end to end)", .enabled(if: TestSupport.relaylabBinary != nil, "relaylab is not built (swift build)"))
-struct RulesCLITests {
+final class RulesCLITests {
     /// Output of one run. Outputs go through files, not pipes.
     struct Run {
         var status: Int32
@@ -29,6 +29,10 @@ struct RulesCLITests {
 
     init() throws {
         folder = try TestSupport.temporaryDirectory("rules-cli")
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: folder)
     }
 
     func run(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil) throws -> Run {

@@ -46,44 +46,39 @@ public enum TestSupport {
     }
 
     /// Runs `program` with `arguments`, feeding `input` on stdin, and waits for it.
+    ///
+    /// Standard input, output and error go through temporary files rather than pipes: no reader
+    /// threads, no deadlock on large outputs, and no EINTR trouble while other tests spawn processes.
     @discardableResult
     public static func run(
         _ program: String, _ arguments: [String] = [], input: [UInt8] = [],
         environment: [String: String]? = nil, currentDirectory: String? = nil
     ) throws -> ProcessResult {
+        let folder = try temporaryDirectory("run")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let inPath = folder + "/stdin", outPath = folder + "/stdout", errPath = folder + "/stderr"
+        try write(input, to: inPath)
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        let stdinHandle = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
+        let stdoutHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        let stderrHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        defer {
+            try? stdinHandle.close()
+            try? stdoutHandle.close()
+            try? stderrHandle.close()
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: which(program) ?? program)
         process.arguments = arguments
         if let environment { process.environment = environment }
         if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
-        let stdinPipe = Pipe()
-        let stdoutPipe = Pipe()
-        let stderrPipe = Pipe()
-        process.standardInput = stdinPipe
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
+        process.standardInput = stdinHandle
+        process.standardOutput = stdoutHandle
+        process.standardError = stderrHandle
         try process.run()
-        // Write stdin and drain both outputs concurrently so large transfers cannot deadlock.
-        let group = DispatchGroup()
-        nonisolated(unsafe) var out = Data()
-        nonisolated(unsafe) var err = Data()
-        group.enter()
-        DispatchQueue.global().async {
-            out = stdoutPipe.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        group.enter()
-        DispatchQueue.global().async {
-            err = stderrPipe.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        if !input.isEmpty {
-            try? stdinPipe.fileHandleForWriting.write(contentsOf: Data(input))
-        }
-        try? stdinPipe.fileHandleForWriting.close()
-        group.wait()
         process.waitUntilExit()
-        return ProcessResult(status: process.terminationStatus, stdout: [UInt8](out), stderr: [UInt8](err))
+        return ProcessResult(status: process.terminationStatus, stdout: try read(outPath), stderr: try read(errPath))
     }
 
     /// A new empty temporary folder, unique to this call.

@@ -31,7 +31,6 @@ public enum ScenarioRunner {
         run.record(
             greetings, expectations: greetingExpectation.map { [$0] } ?? [], targets: greetingExpectation == nil ? [] : [0],
             position: connection.position, pendingText: "(connect)", subject: "greeting")
-        run.seen = run.session.exchanges.count
 
         for step in connection.steps {
             run.take(step)
@@ -58,8 +57,6 @@ struct _ConnectionRun {
     var session: RelaySession
     var steps: [StepResult] = []
     var differences: [Difference] = []
-    /// Exchanges already turned into step results.
-    var seen = 0
     /// The message the current step queued, if any.
     var queued: QueuedMessage?
 
@@ -77,7 +74,7 @@ struct _ConnectionRun {
             let count = session.exchanges.count - before
             targets = step.expectations.indices.map { $0 < count ? $0 : nil }
         case .data(let body, let force):
-            _ = session.receive(Array("DATA\r\n".utf8))
+            _ = session.receive(_ConnectionRun.dataCommand)
             let dataReplies = session.exchanges.count - before
             let goAhead = dataReplies > 0 && lastReplyCode == 354
             if !session.isClosed, dataReplies > 0, goAhead || force {
@@ -112,7 +109,8 @@ struct _ConnectionRun {
             new, expectations: step.expectations, targets: targets, position: step.position,
             pendingText: _ConnectionRun.text(of: step.action), subject: nil)
         queued = nil
-        seen = session.exchanges.count
+        let extraReplies = step.expectsNoReply ? !new.isEmpty : (isSend(step) && !step.expectations.isEmpty && new.count > step.expectations.count)
+        if extraReplies, !steps.isEmpty { steps[steps.count - 1].verdict = .failed }
         if step.expectsNoReply, !new.isEmpty {
             differences.append(
                 Difference(
@@ -129,6 +127,13 @@ struct _ConnectionRun {
                     actual: "\(new.count) replies: " + new.map { ByteText.replyLines($0.reply).first ?? "(none)" }.joined(separator: ", "),
                     explanation: ["give one expectation per reply (a list) to check each of them"]))
         }
+    }
+
+    static let dataCommand: [UInt8] = Array("DATA\r\n".utf8)
+
+    func isSend(_ step: ScenarioStep) -> Bool {
+        if case .send = step.action { return true }
+        return false
     }
 
     /// What a step sends, for reports.

@@ -29,7 +29,17 @@ public struct ScenarioConnection: Sendable {
     /// Where it starts in the file.
     public var position: FilePosition
     /// The configuration it runs against (file defaults and its own overrides merged).
-    public var configuration: ConfigurationSpec
+    public var configuration: ConfigurationSpec {
+        get { configurationBox.value }
+        set { configurationBox = _ConfigurationBox(newValue) }
+    }
+    /// Shared by the connections that use the file's configuration unchanged.
+    var configurationBox: _ConfigurationBox
+
+    /// Whether two connections run against the very same configuration value (cheaper than `==`).
+    public func sharesConfiguration(with other: ScenarioConnection) -> Bool {
+        configurationBox === other.configurationBox
+    }
     /// The listener it reached, when the configuration comes from a configuration file.
     public var listener: String?
     /// The client.
@@ -46,12 +56,18 @@ public struct ScenarioConnection: Sendable {
         self.name = name
         self.index = index
         self.position = position
-        self.configuration = configuration
+        self.configurationBox = _ConfigurationBox(configuration)
         self.listener = listener
         self.client = client
         self.expectation = expectation
         self.steps = steps
     }
+}
+
+/// A configuration shared by reference between connections.
+final class _ConfigurationBox: Sendable {
+    let value: ConfigurationSpec
+    init(_ value: ConfigurationSpec) { self.value = value }
 }
 
 /// The client side of a connection as tcpserver sees it.
