@@ -79,6 +79,19 @@ struct ReplayCLITests {
         #expect(only25.status == 0 && only25.stdoutText.hasPrefix("relaylab replay: 11 connections in"))
     }
 
+    @Test func blockListFixtureAsksWhatIf() throws {
+        // What if rblsmtpd also looked clients up in zen.example, which lists 198.19.1.10?
+        let folder = try TestSupport.temporaryDirectory("replay-cli")
+        try TestSupport.write("zen.example 198.19.1.10 TXT Listed by zen\n", to: folder + "/zen.txt")
+        let result = try relaylab(
+            ["replay", relay + "/relay.pcap", "--config", relay + "/relaylab.yaml", "--ptr", relay + "/ptr.txt",
+             "--rblsmtpd-options", "-r zen.example", "--rbl-fixture", folder + "/zen.txt"])
+        #expect(result.status == 1)
+        // mail.partner-a.example sent 6 recipients in #0, #1, #21 and #31: all now deferred (451).
+        #expect(result.stdoutText.contains("  would now defer (4xx) 6 recipients from 1 client\n"), "\(result.stdoutText)")
+        #expect(result.stdoutText.contains("listed in zen.example: \"Listed by zen\""))
+    }
+
     @Test func junitReportIsWritten() throws {
         let folder = try TestSupport.temporaryDirectory("replay-cli")
         let result = try relaylab(["replay", relay + "/relay-sll2.pcap", "--junit", folder + "/junit.xml"] + relayFlags)
