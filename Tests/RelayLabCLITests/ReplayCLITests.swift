@@ -65,6 +65,9 @@ struct ReplayCLITests {
         let skipped = summary["skipped"] as? Int ?? -1
         #expect(seen == 17 && compared + unobservable + skipped == 17)
         #expect(skipped == 6)
+        let commands = summary["commands"] as? Int ?? -1
+        let steps = (summary["commands_compared"] as? Int ?? 0) + (summary["unobservable"] as? Int ?? 0) + (summary["not_replayed"] as? Int ?? 0)
+        #expect(commands > 0 && commands == steps)
         #expect((summary["skipped_reasons"] as? [String: Int])?.keys.first?.hasPrefix("no listener for 192.0.2.25:587 in ") == true)
     }
 

@@ -46,7 +46,6 @@ public struct ConnectionReplayer: Sendable {
             index: dialogue.index, client: dialogue.client, server: dialogue.server, clientName: clientName,
             sourceFile: dialogue.sourceFile, sourcePacket: dialogue.sourcePacket, startTime: dialogue.startTime,
             listener: target?.name, disposition: .compared)
-        result.counts.steps = dialogue.steps.count
         if !dialogue.problems.isEmpty { result.problems = dialogue.problems.map(\.message) }
         guard let target else {
             result.disposition = .skipped(reason: skipReason ?? "no listener takes connections to \(dialogue.server)")
