@@ -66,7 +66,8 @@ extension RelayLab {
         @Flag(inversion: .prefixedNo, help: "Show progress on standard error (default: when it is a terminal).")
         var progress: Bool?
 
-        func validate() throws {
+        /// Usage errors exit with 2 (checked in `run`, so that `--help` is not disturbed).
+        func checkUsage() throws {
             do {
                 if captures.isEmpty { throw ValidationError("give at least one capture file") }
                 try configurationFlags.check()
@@ -85,6 +86,7 @@ extension RelayLab {
         }
 
         func run() throws {
+            try checkUsage()
             let listeners: ReplayListeners
             let ptr: ReplayPTRTable?
             do {
