@@ -44,7 +44,8 @@ extension RelayLab {
         @Option(help: ArgumentHelp("The suite's name (default: after the capture files).", valueName: "NAME"))
         var name: String?
 
-        func validate() throws {
+        /// Usage errors exit with 2 (checked in `run`, so that `--help` is not disturbed).
+        func checkUsage() throws {
             do {
                 if captures.isEmpty { throw ValidationError("give at least one capture file") }
                 if output == nil { throw ValidationError("give the scenario file to write with -o FILE.yaml") }
@@ -62,6 +63,7 @@ extension RelayLab {
         }
 
         func run() throws {
+            try checkUsage()
             let output = self.output!
             let listeners: ReplayListeners
             let ptr: ReplayPTRTable?

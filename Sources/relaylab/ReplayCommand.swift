@@ -60,10 +60,14 @@ extension RelayLab {
         @Option(help: ArgumentHelp("Threads replaying connections (default: one per processor; 1 = everything on one thread).", valueName: "N"))
         var threads: Int?
 
+        @Option(name: .customLong("capture-threads"), help: ArgumentHelp("Threads reconstructing SMTP dialogues while the capture is read (default: 0 up to 4 processors, else 1).", valueName: "N"))
+        var captureThreads: Int?
+
         @Flag(inversion: .prefixedNo, help: "Show progress on standard error (default: when it is a terminal).")
         var progress: Bool?
 
-        func validate() throws {
+        /// Usage errors exit with 2 (checked in `run`, so that `--help` is not disturbed).
+        func checkUsage() throws {
             do {
                 if captures.isEmpty { throw ValidationError("give at least one capture file") }
                 try configurationFlags.check()
@@ -71,6 +75,7 @@ extension RelayLab {
                     throw ValidationError("--match must be exact or code (got \"\(matching)\")")
                 }
                 if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+                if let captureThreads, captureThreads < 0 { throw ValidationError("--capture-threads must be 0 or more") }
                 for port in ports where !(1...65535).contains(port) {
                     throw ValidationError("--port \(port) is out of range (1-65535)")
                 }
@@ -81,6 +86,7 @@ extension RelayLab {
         }
 
         func run() throws {
+            try checkUsage()
             let listeners: ReplayListeners
             let ptr: ReplayPTRTable?
             do {
@@ -95,6 +101,7 @@ extension RelayLab {
             if !ports.isEmpty { captureOptions.smtpPorts = Set(ports) }
             for listener in listeners.listeners { if let port = listener.port { captureOptions.smtpPorts.insert(port) } }
             captureOptions.filter = filter
+            captureOptions.reconstructionThreads = captureThreads ?? (ReplayRunner.defaultThreads > 4 ? 1 : 0)
             let options = ReplayOptions(
                 matching: ReplayOptions.Matching(rawValue: matching) ?? .exact, ignoreGreeting: ignoreGreeting,
                 keepAllSteps: format == .json)

@@ -65,6 +65,9 @@ struct ReplayCLITests {
         let skipped = summary["skipped"] as? Int ?? -1
         #expect(seen == 17 && compared + unobservable + skipped == 17)
         #expect(skipped == 6)
+        let commands = summary["commands"] as? Int ?? -1
+        let steps = (summary["commands_compared"] as? Int ?? 0) + (summary["unobservable"] as? Int ?? 0) + (summary["not_replayed"] as? Int ?? 0)
+        #expect(commands > 0 && commands == steps)
         #expect((summary["skipped_reasons"] as? [String: Int])?.keys.first?.hasPrefix("no listener for 192.0.2.25:587 in ") == true)
     }
 
@@ -77,6 +80,19 @@ struct ReplayCLITests {
         // Port 587 is not an SMTP port unless a listener or --port says so.
         let only25 = try relaylab(["replay", auth + "/auth.pcap", "--run", auth + "/run.smtp", "--port", "25", "--ptr", auth + "/ptr.txt"])
         #expect(only25.status == 0 && only25.stdoutText.hasPrefix("relaylab replay: 11 connections in"))
+    }
+
+    @Test func blockListFixtureAsksWhatIf() throws {
+        // What if rblsmtpd also looked clients up in zen.example, which lists 198.19.1.10?
+        let folder = try TestSupport.temporaryDirectory("replay-cli")
+        try TestSupport.write("zen.example 198.19.1.10 TXT Listed by zen\n", to: folder + "/zen.txt")
+        let result = try relaylab(
+            ["replay", relay + "/relay.pcap", "--config", relay + "/relaylab.yaml", "--ptr", relay + "/ptr.txt",
+             "--rblsmtpd-options", "-r zen.example", "--rbl-fixture", folder + "/zen.txt"])
+        #expect(result.status == 1)
+        // mail.partner-a.example sent 6 recipients in #0, #1, #21 and #31: all now deferred (451).
+        #expect(result.stdoutText.contains("  would now defer (4xx) 6 recipients from 1 client\n"), "\(result.stdoutText)")
+        #expect(result.stdoutText.contains("listed in zen.example: \"Listed by zen\""))
     }
 
     @Test func junitReportIsWritten() throws {

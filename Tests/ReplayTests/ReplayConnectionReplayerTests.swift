@@ -248,7 +248,7 @@ import Testing
         midstream.midstream = true
         let result = try replay(midstream)
         #expect(result.disposition == .skipped(reason: "the capture started after the connection opened: the server's state is unknown"))
-        #expect(result.counts.steps == 6 && result.counts.compared == 0)
+        #expect(result.counts.steps == 0 && result.counts.compared == 0)
     }
 
     @Test func ptrNamesFromTheFileWinOverTheCapture() throws {

@@ -46,7 +46,6 @@ public struct ConnectionReplayer: Sendable {
             index: dialogue.index, client: dialogue.client, server: dialogue.server, clientName: clientName,
             sourceFile: dialogue.sourceFile, sourcePacket: dialogue.sourcePacket, startTime: dialogue.startTime,
             listener: target?.name, disposition: .compared)
-        result.counts.steps = dialogue.steps.count
         if !dialogue.problems.isEmpty { result.problems = dialogue.problems.map(\.message) }
         guard let target else {
             result.disposition = .skipped(reason: skipReason ?? "no listener takes connections to \(dialogue.server)")
@@ -472,11 +471,13 @@ struct _DialogueRun {
     /// DATA and AUTH are where a client waits for the answer before going on.
     mutating func checkDecisionPoint(_ step: DialogueStep, index: Int, reply simulatedCode: Int?) {
         guard !session.isClosed else { return }
+        let isData = _DialogueRun.isCommand(step, "DATA")
+        guard isData || step.kind == .authResponse || _DialogueRun.isCommand(step, "AUTH") else { return }
         let number = index + 1
         let next = index + 1 < dialogue.steps.count ? dialogue.steps[index + 1] : nil
         let recordedCode = step.reply?.code
-        let shown = simulatedCode.map(String.init) ?? "no reply"
-        if _DialogueRun.isCommand(step, "DATA") {
+        var shown: String { simulatedCode.map(String.init) ?? "no reply" }
+        if isData {
             let recordedGoAhead = next?.kind == .dataBody || recordedCode == 354
             if recordedGoAhead && !awaitsBody {
                 diverge(at: number, "DATA: the recording got 354, the simulation answers \(shown): the client's message is not sent")
@@ -485,7 +486,7 @@ struct _DialogueRun {
                 diverge(at: number, why + ", so the rest of the connection is not replayed")
                 stop = "the simulation accepted DATA, but the capture holds no message"
             }
-        } else if step.kind == .authResponse || _DialogueRun.isCommand(step, "AUTH") {
+        } else {
             let recordedPrompt = next?.kind == .authResponse || recordedCode == 334
             if recordedPrompt && !awaitsAuth {
                 diverge(at: number, "AUTH: the recording got 334, the simulation answers \(shown): the client's remaining AUTH responses are not sent")

@@ -118,7 +118,7 @@ extension ReplaySummary {
     /// where the simulation took another path. The accounting follows: `compared`,
     /// `unobservable_connections` and `skipped` connections (which add up to `connections`),
     /// `skipped_reasons` and `unobservable_reasons` (reason → connections), `commands` (client
-    /// steps; `= commands_compared + unobservable + not_replayed`), `not_replayed`,
+    /// steps of the replayed connections; `= commands_compared + unobservable + not_replayed`), `not_replayed`,
     /// `connection_decisions_compared`, `connection_decisions_changed`, `changes` (kind →
     /// `{"count":N,"clients":N}`), `packets`, `bytes` and `damage`.
     public var jsonRecord: String {

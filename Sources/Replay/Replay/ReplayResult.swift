@@ -207,7 +207,7 @@ public struct ReplayDivergence: Sendable, Hashable {
 
 /// Per-connection counts (added up into ``ReplaySummary``).
 public struct ReplayCounts: Sendable, Hashable {
-    /// Client steps in the capture.
+    /// Client steps of the replayed connection (0 for a skipped one).
     public var steps = 0
     /// Steps compared (``matched`` + differing).
     public var compared = 0
