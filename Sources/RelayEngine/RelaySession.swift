@@ -1,3 +1,4 @@
+public import CDB
 import TCPRules
 
 /// One client connection through the simulated chain `tcpserver → [rblsmtpd →] qmail-smtpd`:
@@ -85,6 +86,8 @@ public struct RelaySession: Sendable {
     var pendingBody: [UInt8] = []
     var idleTime: Double = 0
     let sources: [String: SourceLocation]
+    /// tcpserver's rules lookups for this connection (see ``lookups``).
+    var rulesLookups = CDBLookupRecorder()
 
     /// Warnings about the configuration (control files and rules).
     public var warnings: [ConfigurationWarning] {
@@ -108,7 +111,11 @@ public struct RelaySession: Sendable {
     ///
     /// A client or server address that is not an IP address cannot reach a real tcpserver; the
     /// session is then denied, with a fact saying why.
-    public init(configuration: RelayConfiguration, connection: ClientConnection) {
+    ///
+    /// - Parameter lookupTiming: time one cdb lookup in N (see ``lookups``); nil: only count them.
+    public init(
+        configuration: RelayConfiguration, connection: ClientConnection, lookupTiming: CDBLookupRecorder.Sampling? = nil
+    ) {
         self.configuration = configuration
         self.connection = connection
         let tcpConnection = TCPServerConnection(
@@ -119,10 +126,11 @@ public struct RelaySession: Sendable {
         var inherited = configuration.environment
         for (name, value) in connection.extraEnvironment { inherited[name] = value }
         let outcome: TCPServerOutcome
+        rulesLookups = CDBLookupRecorder(sampling: lookupTiming)
         do {
             outcome = try TCPServer.accept(
                 tcpConnection, options: configuration.tcpserver, rules: configuration.rules,
-                inheritedEnvironment: inherited)
+                inheritedEnvironment: inherited, recording: &rulesLookups)
         } catch {
             self.origin = .impossible("\(error)")
             self.childEnvironment = [:]
@@ -149,6 +157,7 @@ public struct RelaySession: Sendable {
         }
         (self.rbl, self.smtpd, self.blocklistDecision) = RelaySession.makeProgram(
             configuration: configuration, environment: outcome.environment, sources: sources)
+        if let lookupTiming { smtpd?.moreRcptHostsLookups = CDBLookupRecorder(sampling: lookupTiming) }
     }
 
     /// tcpserver's decision in facts.
@@ -211,7 +220,12 @@ public struct RelaySession: Sendable {
     /// A session that starts after tcpserver, with the environment tcpserver gave its child
     /// (for example the `env` recorded with a captured connection). rblsmtpd (if configured) and
     /// qmail-smtpd see exactly `environment`.
-    public init(configuration: RelayConfiguration, childEnvironment environment: [String: String]) {
+    ///
+    /// - Parameter lookupTiming: time one cdb lookup in N (see ``lookups``); nil: only count them.
+    public init(
+        configuration: RelayConfiguration, childEnvironment environment: [String: String],
+        lookupTiming: CDBLookupRecorder.Sampling? = nil
+    ) {
         self.configuration = configuration
         self.connection = nil
         var sources: [String: SourceLocation] = [:]
@@ -223,6 +237,7 @@ public struct RelaySession: Sendable {
         self.childEnvironment = environment
         (self.rbl, self.smtpd, self.blocklistDecision) = RelaySession.makeProgram(
             configuration: configuration, environment: environment, sources: sources)
+        if let lookupTiming { smtpd?.moreRcptHostsLookups = CDBLookupRecorder(sampling: lookupTiming) }
     }
 
     static func makeProgram(

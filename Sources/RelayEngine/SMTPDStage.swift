@@ -53,6 +53,8 @@ struct SMTPDStage {
     let greeting: [UInt8]
     let control: QmailControl.Storage
     let setupFailure: Fact?
+    /// The morercpthosts.cdb lookups made (see ``RelaySession/lookups``).
+    var moreRcptHostsLookups = CDBLookupRecorder()
 
     // MARK: - Session state
 
@@ -343,7 +345,7 @@ struct SMTPDStage {
 
     /// The rcpthosts check (rcpthosts.c), with the facts behind it.
     /// - Returns: allowed or not, and whether a lookup failed (die_control).
-    func rcpthosts(_ fullAddress: [UInt8], control: QmailControl) -> (allowed: Bool, failed: Bool, reasons: [Fact]) {
+    mutating func rcpthosts(_ fullAddress: [UInt8], control: QmailControl) -> (allowed: Bool, failed: Bool, reasons: [Fact]) {
         let storage = control.storage
         guard let table = storage.rcpthostsTable else {
             return (true, false, [Fact(.rcpthostsMissing, source: storage.rcpthostsSource)])
@@ -364,7 +366,8 @@ struct SMTPDStage {
             case .database(let cdb):
                 for start in 0..<hostLength where start == 0 || domain[start] == UInt8(ascii: ".") {
                     do {
-                        if try cdb.first(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: domain[start...]))) != nil {
+                        let key = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: domain[start...]))
+                        if try cdb.first(key, recording: &moreRcptHostsLookups) != nil {
                             return (
                                 true, false,
                                 [Fact(.morercpthostsKey(key: Bytes.text(domain[start...])), source: storage.morercpthostsSource)]

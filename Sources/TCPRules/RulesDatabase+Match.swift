@@ -21,7 +21,19 @@ extension RulesDatabase {
     /// - Throws: ``RulesError/unreadable(path:_:)`` for an unreadable database,
     ///   ``RulesError/cdb(_:)`` for a damaged one.
     public func match(_ client: RuleClient, dialect: RulesDialect? = nil) throws(RulesError) -> RuleMatch {
+        var recorder = CDBLookupRecorder()
+        return try match(client, dialect: dialect, recording: &recorder)
+    }
+
+    /// ``match(_:dialect:)``, recording every key lookup in `recorder`: one lookup per key tried,
+    /// with the slots it read (in the in-memory index when ``isIndexed``, else in the cdb), timed
+    /// when the recorder samples it.
+    public func match(_ client: RuleClient, dialect: RulesDialect? = nil, recording recorder: inout CDBLookupRecorder)
+        throws(RulesError) -> RuleMatch
+    {
         var prober = _RecordingProber(index: index, cdb: try usableCDB(), recordKeys: true)
+        swap(&prober.recorder, &recorder)
+        defer { swap(&prober.recorder, &recorder) }
         do {
             try RulesDatabase.search(client, colonPrefixes: dialect?.colonEndsPrefixes ?? true, &prober)
         } catch {

@@ -1,3 +1,5 @@
+public import CDB
+
 /// tcpserver's command-line options that change what a connection sees.
 public struct TCPServerOptions: Sendable, Hashable {
     /// `-h` (default): look up the client's PTR name for `TCPREMOTEHOST`; `-H`: don't.
@@ -114,6 +116,16 @@ public enum TCPServer {
         _ connection: TCPServerConnection, options: TCPServerOptions, rules: RulesDatabase?,
         inheritedEnvironment: [String: String]
     ) throws -> TCPServerOutcome {
+        var recorder = CDBLookupRecorder()
+        return try accept(connection, options: options, rules: rules, inheritedEnvironment: inheritedEnvironment, recording: &recorder)
+    }
+
+    /// ``accept(_:options:rules:inheritedEnvironment:)``, recording the rules lookups in
+    /// `recorder` (see ``RulesDatabase/match(_:dialect:recording:)``).
+    public static func accept(
+        _ connection: TCPServerConnection, options: TCPServerOptions, rules: RulesDatabase?,
+        inheritedEnvironment: [String: String], recording recorder: inout CDBLookupRecorder
+    ) throws -> TCPServerOutcome {
         guard let remote = IPAddress(connection.remoteIP) else {
             throw TCPServerError("not an IP address: remote address \(connection.remoteIP)")
         }
@@ -174,7 +186,7 @@ public enum TCPServer {
         }
         let match: RuleMatch
         do {
-            match = try rules.match(RuleClient(ip: remoteIP, host: remoteHost, info: remoteInfo))
+            match = try rules.match(RuleClient(ip: remoteIP, host: remoteHost, info: remoteInfo), recording: &recorder)
         } catch {
             if case .unreadable(_, let failure) = error {
                 return dropped(remoteHost: remoteHost, path: rules.path, failure: failure)

@@ -117,8 +117,19 @@ final class _RulesIndex: @unchecked Sendable {
         _ key: UnsafeRawBufferPointer, hash: UInt32, _ slots: UnsafeMutablePointer<UInt64>, _ slotMask: Int,
         _ shift: UInt64, _ entries: UnsafeMutableRawPointer, _ longKeys: UnsafeMutableRawPointer
     ) -> Int? {
+        var probes = 0
+        return find(key, hash: hash, slots, slotMask, shift, entries, longKeys, probes: &probes)
+    }
+
+    /// `find`, counting the slots read in `probes`.
+    @inline(__always)
+    private static func find(
+        _ key: UnsafeRawBufferPointer, hash: UInt32, _ slots: UnsafeMutablePointer<UInt64>, _ slotMask: Int,
+        _ shift: UInt64, _ entries: UnsafeMutableRawPointer, _ longKeys: UnsafeMutableRawPointer, probes: inout Int
+    ) -> Int? {
         var slot = firstSlot(hash, shift)
         while true {
+            probes &+= 1
             let stored = slots[slot]
             if stored == 0 { return nil }
             if UInt32(truncatingIfNeeded: stored >> 32) == hash {
@@ -149,11 +160,19 @@ final class _RulesIndex: @unchecked Sendable {
     /// The number of the first record whose key is `key`, with cdb hash `hash`.
     @inline(__always)
     func find(_ key: UnsafeRawBufferPointer, hash: UInt32) -> Int? {
+        var probes = 0
+        return find(key, hash: hash, probes: &probes)
+    }
+
+    /// ``find(_:hash:)``, counting the index slots read in `probes` (none when the filter rules
+    /// the key out).
+    @inline(__always)
+    func find(_ key: UnsafeRawBufferPointer, hash: UInt32, probes: inout Int) -> Int? {
         let (first, second) = _RulesIndex.filterBits(hash, filterShift)
         if filter[first >> 6] & (1 << UInt64(first & 63)) == 0 || filter[second >> 6] & (1 << UInt64(second & 63)) == 0 {
             return nil
         }
-        return _RulesIndex.find(key, hash: hash, slots, slotMask, shift, entries, longKeys)
+        return _RulesIndex.find(key, hash: hash, slots, slotMask, shift, entries, longKeys, probes: &probes)
     }
 
     /// The data of entry `number` (from ``find(_:hash:)``).

@@ -165,7 +165,8 @@ struct _CDBProber: _KeyProber {
     }
 }
 
-/// Looks keys up (index or cdb), optionally recording each key tried, and keeps the hit.
+/// Looks keys up (index or cdb), optionally recording each key tried, and keeps the hit. Every
+/// lookup is counted (and, when it samples, timed) in `recorder`.
 struct _RecordingProber: _KeyProber {
     let index: _RulesIndex?
     let cdb: CDB
@@ -173,6 +174,7 @@ struct _RecordingProber: _KeyProber {
     var tried: [String] = []
     var hitKey: [UInt8]?
     var hitData: CDB.Value?
+    var recorder = CDBLookupRecorder()
 
     init(index: _RulesIndex?, cdb: CDB, recordKeys: Bool) {
         self.index = index
@@ -184,10 +186,13 @@ struct _RecordingProber: _KeyProber {
         if recordKeys { tried.append(String(decoding: key, as: UTF8.self)) }
         let value: CDB.Value?
         if let index {
-            value = index.find(key, hash: hash).map { index.value($0) }
+            let start = recorder.begin()
+            var probes = 0
+            let found = index.find(key, hash: hash, probes: &probes)
+            recorder.end(start, found: found != nil, probes: probes)
+            value = found.map { index.value($0) }
         } else {
-            var cursor = CDB.FindCursor(hash: hash, in: cdb)
-            value = try cursor.next(in: cdb, key: key)
+            value = try cdb.first(key, hash: hash, recording: &recorder)
         }
         guard let value else { return false }
         hitKey = Array(key)

@@ -38,9 +38,20 @@ extension RelayLab {
         @Option(help: "How many files to check at once (default: one per processor).")
         var jobs: Int?
 
+        @OptionGroup var lookupFlags: LookupTimingFlags
+
+        @OptionGroup var htmlFlags: HTMLReportFlags
+
         func run() throws {
             if let jobs, jobs < 1 {
                 FileHandle.standardError.write(Data("relaylab check: --jobs must be at least 1\n".utf8))
+                throw ExitCode(2)
+            }
+            do {
+                try lookupFlags.check()
+                try htmlFlags.check()
+            } catch let error as ValidationError {
+                FileHandle.standardError.write(Data("relaylab check: \(error.message)\n".utf8))
                 throw ExitCode(2)
             }
             let files: [String]
@@ -56,20 +67,29 @@ extension RelayLab {
             var writer = reportFormat.makeWriter(explain: explain, colour: colour, tool: "relaylab check")
             var junitWriter = junit.map { _ in JUnitReportWriter(name: "relaylab check") }
             let output = _Output()
+            var collector = HTMLReportCollector()
+            var htmlWarnings: [String] = []
             output.write(writer.begin())
-            let summary = CheckRunner(jobs: jobs).run(files: files) { event in
+            var runner = CheckRunner(jobs: jobs)
+            runner.lookupSampleEvery = lookupFlags.lookupSample
+            let summary = runner.run(files: files) { event in
                 switch event {
                 case .result(let result):
                     output.write(writer.write(result))
+                    if htmlFlags.html != nil { collector.add(result) }
                     _ = junitWriter?.write(result)
                 case .problem(let problem):
                     let text = writer.write(problem)
                     if writer.problemsGoToStandardError { output.writeError(text) } else { output.write(text) }
+                    if htmlFlags.html != nil { htmlWarnings.append(problem.detail) }
                     _ = junitWriter?.write(problem)
                 }
             }
             output.write(writer.finish(summary))
             output.flush()
+            try htmlFlags.write(
+                HTMLReport.check(summary, paths: paths, warnings: htmlWarnings, collector: collector).render(),
+                tool: "relaylab check")
             if let junit, var junitWriter {
                 let xml = junitWriter.finish(summary)
                 guard FileManager.default.createFile(atPath: junit, contents: Data(xml.utf8)) else {

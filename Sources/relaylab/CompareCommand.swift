@@ -63,6 +63,10 @@ extension RelayLab {
         @Option(help: ArgumentHelp("Threads replaying captured connections (default: one per processor).", valueName: "N"))
         var threads: Int?
 
+        @OptionGroup var lookupFlags: LookupTimingFlags
+
+        @OptionGroup var htmlFlags: HTMLReportFlags
+
         /// Checks the arguments (in run(), not validate(): ArgumentParser validates for --help too).
         func checkArguments() throws {
             do {
@@ -71,6 +75,8 @@ extension RelayLab {
                     throw ValidationError("--format must be human, json or github (got \"\(format)\")")
                 }
                 if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+                try lookupFlags.check()
+                try htmlFlags.check()
                 for port in ports where !(1...65535).contains(port) {
                     throw ValidationError("--port \(port) is out of range (1-65535)")
                 }
@@ -149,14 +155,18 @@ extension RelayLab {
             let runner = CompareRunner(
                 baseline: sideListeners[0], candidate: sideListeners[1], ptr: ptrTable, captureOptions: captureOptions,
                 threads: threads ?? ReplayRunner.defaultThreads)
+            runner.lookupSampleEvery = lookupFlags.lookupSample
             let reportFormat = Format(rawValue: format) ?? .human
             var summary = CompareSummary()
+            summary.lookups = LookupStatistics(sampleEvery: lookupFlags.lookupSample)
+            var collector = HTMLReportCollector()
             var jsonWriter = JSONLinesReportWriter()
             var githubWriter = GitHubReportWriter(tool: "relaylab compare")
             var junitWriter = junit.map { _ in JUnitReportWriter(name: "relaylab compare") }
             do {
                 summary.capture = try runner.run(captures: captures, scenarios: scenarios) { connection in
                     summary.add(connection)
+                    if htmlFlags.html != nil { collector.add(connection) }
                     if reportFormat == .human && junitWriter == nil { return }
                     let result = connection.connectionResult()
                     switch reportFormat {
@@ -183,7 +193,7 @@ extension RelayLab {
                 for warning in warnings {
                     output.write(label(jsonWriter.write(ReportProblem(file: "configuration", message: warning, isWarning: true))))
                 }
-                output.write(summary.jsonRecord)
+                output.write(label(summary.jsonRecord))
             case .github:
                 for warning in warnings {
                     output.write(label(githubWriter.write(ReportProblem(file: "configuration", message: warning, isWarning: true))))
@@ -191,6 +201,13 @@ extension RelayLab {
                 output.write(githubWriter.finish(summary.reportSummary))
             }
             output.flush()
+            try htmlFlags.write(
+                label(
+                    HTMLReport.compare(
+                        summary, inputs: inputs, baseline: headings[0], candidate: headings[1], warnings: warnings,
+                        collector: collector
+                    ).render()),
+                tool: "relaylab compare")
             if let junit, var junitWriter {
                 let xml = label(junitWriter.finish(summary.reportSummary))
                 guard FileManager.default.createFile(atPath: junit, contents: Data(xml.utf8)) else {

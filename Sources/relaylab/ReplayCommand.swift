@@ -66,6 +66,10 @@ extension RelayLab {
         @Flag(inversion: .prefixedNo, help: "Show progress on standard error (default: when it is a terminal).")
         var progress: Bool?
 
+        @OptionGroup var lookupFlags: LookupTimingFlags
+
+        @OptionGroup var htmlFlags: HTMLReportFlags
+
         /// Usage errors exit with 2 (checked in `run`, so that `--help` is not disturbed).
         func checkUsage() throws {
             do {
@@ -76,6 +80,8 @@ extension RelayLab {
                 }
                 if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
                 if let captureThreads, captureThreads < 0 { throw ValidationError("--capture-threads must be 0 or more") }
+                try lookupFlags.check()
+                try htmlFlags.check()
                 for port in ports where !(1...65535).contains(port) {
                     throw ValidationError("--port \(port) is out of range (1-65535)")
                 }
@@ -102,15 +108,19 @@ extension RelayLab {
             for listener in listeners.listeners { if let port = listener.port { captureOptions.smtpPorts.insert(port) } }
             captureOptions.filter = filter
             captureOptions.reconstructionThreads = captureThreads ?? (ReplayRunner.defaultThreads > 4 ? 1 : 0)
-            let options = ReplayOptions(
+            var options = ReplayOptions(
                 matching: ReplayOptions.Matching(rawValue: matching) ?? .exact, ignoreGreeting: ignoreGreeting,
                 keepAllSteps: format == .json)
+            options.lookupSampleEvery = lookupFlags.lookupSample
+            options.countDecisions = htmlFlags.html != nil
+            var collector = HTMLReportCollector()
             let runner = ReplayRunner(
                 listeners: listeners, ptr: ptr, options: options, captureOptions: captureOptions,
                 threads: threads ?? ReplayRunner.defaultThreads)
 
             let output = _Output()
             var summary = ReplaySummary()
+            summary.lookups = LookupStatistics(sampleEvery: lookupFlags.lookupSample)
             var jsonWriter = JSONLinesReportWriter()
             var junitWriter = junit.map { _ in JUnitReportWriter(name: "relaylab replay") }
             var junitSummary = ReportSummary()
@@ -121,6 +131,7 @@ extension RelayLab {
                     files: captures, progress: showProgress ? { meter.show($0) } : nil
                 ) { connection in
                     summary.add(connection)
+                    if htmlFlags.html != nil { collector.add(connection) }
                     if case .skipped = connection.disposition { return }
                     if format == .json || junitWriter != nil {
                         let result = connection.connectionResult()
@@ -153,6 +164,12 @@ extension RelayLab {
                 output.write(summary.jsonRecord)
             }
             output.flush()
+            try htmlFlags.write(
+                HTMLReport.replay(
+                    summary, files: captures, context: [("configuration", listeners.origin)], warnings: warnings,
+                    collector: collector
+                ).render(),
+                tool: "relaylab replay")
             if let junit, var junitWriter {
                 let xml = junitWriter.finish(junitSummary)
                 guard FileManager.default.createFile(atPath: junit, contents: Data(xml.utf8)) else {

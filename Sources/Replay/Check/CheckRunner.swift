@@ -1,3 +1,4 @@
+import CDB
 import Dispatch
 import Foundation
 import RelayEngine
@@ -26,6 +27,9 @@ public enum CheckEvent: Sendable {
 public struct CheckRunner: Sendable {
     /// How many files are checked at once.
     public var jobs: Int
+    /// Collect the cdb lookups into the summary (``ReportSummary/lookups``), timing one in
+    /// this many (0: count without timing); nil: don't collect them.
+    public var lookupSampleEvery: Int? = nil
 
     /// - Parameter jobs: files checked at once (default: one per processor).
     public init(jobs: Int? = nil) {
@@ -39,6 +43,8 @@ public struct CheckRunner: Sendable {
     /// - Returns: the counts; ``ReportSummary/errors`` counts problems that are not warnings.
     public func run(files: [String], emit: (CheckEvent) -> Void) -> ReportSummary {
         var summary = ReportSummary()
+        if let lookupSampleEvery { summary.lookups = LookupStatistics(sampleEvery: lookupSampleEvery) }
+        let sampleEvery = lookupSampleEvery ?? 0
         func count(_ event: CheckEvent) {
             switch event {
             case .result(let result): summary.add(result)
@@ -47,7 +53,7 @@ public struct CheckRunner: Sendable {
             emit(event)
         }
         if files.count <= 1 || jobs == 1 {
-            for file in files { CheckRunner.check(file: file, emit: count) }
+            for file in files { CheckRunner.check(file: file, lookupSampleEvery: sampleEvery, emit: count) }
             return summary
         }
         // Workers stay at most 2 × jobs files ahead of the file being reported, so memory holds a
@@ -58,7 +64,7 @@ public struct CheckRunner: Sendable {
             DispatchQueue.concurrentPerform(iterations: workers) { _ in
                 while let index = queue.claim() {
                     var batch: [CheckEvent] = []
-                    CheckRunner.check(file: files[index]) { event in
+                    CheckRunner.check(file: files[index], lookupSampleEvery: sampleEvery) { event in
                         batch.append(event)
                         if batch.count >= 256 {
                             queue.append(batch, to: index)
@@ -81,7 +87,9 @@ public struct CheckRunner: Sendable {
 
     /// Checks one file, handing events to `emit` in order: the file's problems (then nothing
     /// else: a file with an error is not run), or one result per connection.
-    public static func check(file path: String, emit: (CheckEvent) -> Void) {
+    ///
+    /// - Parameter lookupSampleEvery: time one cdb lookup in this many (0: only count them).
+    public static func check(file path: String, lookupSampleEvery: Int = 0, emit: (CheckEvent) -> Void) {
         let scenario: ScenarioFile
         do {
             scenario = try ScenarioFile.load(path: path)
@@ -89,7 +97,7 @@ public struct CheckRunner: Sendable {
             for problem in error.errors { emit(.problem(ReportProblem(problem))) }
             return
         }
-        check(scenario, emit: emit)
+        check(scenario, lookupSampleEvery: lookupSampleEvery, emit: emit)
     }
 
     /// Checks scenario text already in memory (see ``check(file:emit:)``); the source's path is
@@ -112,7 +120,7 @@ public struct CheckRunner: Sendable {
     }
 
     /// Checks a parsed scenario file (see ``check(file:emit:)``).
-    public static func check(_ scenario: ScenarioFile, emit: (CheckEvent) -> Void) {
+    public static func check(_ scenario: ScenarioFile, lookupSampleEvery: Int = 0, emit: (CheckEvent) -> Void) {
         for warning in scenario.warnings { emit(.problem(ReportProblem(warning, isWarning: true))) }
         // Resolve every configuration first: a file with a configuration error is not run.
         let loader = ConfigurationLoader()
@@ -140,8 +148,13 @@ public struct CheckRunner: Sendable {
             for problem in problems { emit(.problem(ReportProblem(problem))) }
             return
         }
-        for (connection, box) in zip(scenario.connections, configurations) {
-            emit(.result(ScenarioRunner.run(connection, configuration: box.configuration, suite: scenario.path, warnings: box.warnings)))
+        for (ordinal, (connection, box)) in zip(scenario.connections, configurations).enumerated() {
+            let timing = lookupSampleEvery > 0 ? CDBLookupRecorder.Sampling(every: lookupSampleEvery, phase: ordinal) : nil
+            emit(
+                .result(
+                    ScenarioRunner.run(
+                        connection, configuration: box.configuration, suite: scenario.path, warnings: box.warnings,
+                        lookupTiming: timing)))
         }
     }
 }

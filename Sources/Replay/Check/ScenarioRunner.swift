@@ -1,3 +1,4 @@
+public import CDB
 import Foundation
 public import RelayEngine
 public import Scenarios
@@ -11,10 +12,13 @@ public enum ScenarioRunner {
     /// has not closed first). Every exchange becomes a ``StepResult``; every expectation that
     /// does not hold becomes a ``Difference`` with the engine's explanation chain.
     ///
-    /// - Parameter warnings: the configuration's warnings as report text, when the caller has
-    ///   them already (they are the same for every connection of a configuration).
+    /// - Parameters:
+    ///   - warnings: the configuration's warnings as report text, when the caller has them
+    ///     already (they are the same for every connection of a configuration).
+    ///   - lookupTiming: time one cdb lookup in N (``ConnectionResult/lookups`` counts them all).
     public static func run(
-        _ connection: ScenarioConnection, configuration: RelayConfiguration, suite: String, warnings: [String]? = nil
+        _ connection: ScenarioConnection, configuration: RelayConfiguration, suite: String, warnings: [String]? = nil,
+        lookupTiming: CDBLookupRecorder.Sampling? = nil
     ) -> ConnectionResult {
         let spec = connection.configuration
         let client = ClientConnection(
@@ -22,7 +26,7 @@ public enum ScenarioRunner {
             serverIP: spec.server.ip ?? ServerSpec.defaultIP, serverPort: spec.server.port ?? ServerSpec.defaultPort,
             ptrName: connection.client.ptr, ptrAddresses: connection.client.ptrAddresses,
             identInfo: connection.client.info, serverName: spec.server.hostname)
-        var run = _ConnectionRun(session: RelaySession(configuration: configuration, connection: client))
+        var run = _ConnectionRun(session: RelaySession(configuration: configuration, connection: client, lookupTiming: lookupTiming))
         _ = run.session.start()
 
         // The greeting.
@@ -38,12 +42,14 @@ public enum ScenarioRunner {
         if !run.session.isClosed { run.session.clientClosed() }
 
         let outcome = run.connectionOutcome(expectation: connection.expectation)
-        return ConnectionResult(
+        var result = ConnectionResult(
             suite: suite, name: connection.name, position: connection.position,
             client: Endpoint(ip: client.clientIP, port: client.clientPort, name: client.ptrName),
             server: Endpoint(ip: client.serverIP, port: client.serverPort, name: client.serverName),
             listener: connection.listener, connection: outcome, steps: run.steps, differences: run.differences,
             warnings: warnings ?? ScenarioRunner.warningTexts(run.session.warnings))
+        result.lookups = run.session.lookups
+        return result
     }
 
     /// Configuration warnings as report lines: `file:line: message`.

@@ -47,6 +47,7 @@ public struct CompareHumanReport: Sendable {
         if let capture = summary.capture {
             for damage in capture.damage { out += "  " + paint("damaged:", .yellow) + " \(damage)\n" }
         }
+        if let lookups = summary.lookups { out += lookups.humanText(dim: { paint($0, .dim) }) }
         out += "\n" + verdict(summary)
         guard summary.differences > 0 else { return out }
         out += "\n" + paint("By client prefix", .bold) + "\n" + byPrefix(summary)

@@ -198,6 +198,13 @@ public struct ComparedConnection: Sendable {
     /// when the side did not run it.
     public var baselineResult: ConnectionResult?
     public var candidateResult: ConnectionResult?
+    /// The cdb lookups each side's sessions made (nil when the side did not run it).
+    public var baselineLookups: SessionLookups? = nil
+    public var candidateLookups: SessionLookups? = nil
+    /// Whether each side started from a tcpserver decision made for an earlier connection of
+    /// the client (see ``ReplayedConnection/reusedTCPServerDecision``).
+    public var baselineReusedDecision = false
+    public var candidateReusedDecision = false
 
     public init(
         suite: String, name: String, position: FilePosition? = nil, source: String? = nil, client: Endpoint, server: Endpoint,

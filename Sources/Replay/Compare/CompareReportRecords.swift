@@ -95,6 +95,8 @@ extension CompareSummary {
     ///
     ///     {"type":"summary","connections":N,"passed":N,"failed":N,"steps":N,"skipped":N,
     ///      "differences":N,"rcpt_decisions_compared":N,"changes":{"refuse-recipient":{"count":N,"clients":N},…}}
+    ///
+    /// then `"lookups":{…}` (per side and database: ``LookupStatistics/json``) when collected.
     public var jsonRecord: String {
         var out = "{\"type\":\"summary\",\"connections\":\(connections),\"passed\":\(identical),\"failed\":\(differing)"
         out += ",\"steps\":\(stepsCompared),\"skipped\":\(skipped),\"differences\":\(differences)"
@@ -103,7 +105,9 @@ extension CompareSummary {
             guard let tally = changes[change], tally.count > 0 else { return nil }
             return ByteText.json(change.rawValue) + ":{\"count\":\(tally.count),\"clients\":\(tally.clients.count)}"
         }.joined(separator: ",")
-        out += "}}\n"
+        out += "}"
+        if let lookups { out += ",\"lookups\":" + lookups.json }
+        out += "}\n"
         return out
     }
 

@@ -1,4 +1,5 @@
 public import Capture
+import CDB
 import Foundation
 import RelayEngine
 public import Scenarios
@@ -27,6 +28,8 @@ public final class CompareRunner {
 
     public let baseline: ReplayListeners
     public let candidate: ReplayListeners
+    /// Scenario connections compared so far (the phase of their lookup sampling).
+    private var scenarioConnections = 0
     /// Explicit PTR names (`--ptr`) for captured clients; the capture's DNS answers fill in the rest.
     public var ptr: ReplayPTRTable?
     public var captureOptions: CaptureOptions
@@ -34,6 +37,9 @@ public final class CompareRunner {
     public var threads: Int
     /// Captured connections per batch handed to a worker.
     public var batchSize = 128
+    /// Collect the cdb lookups of both sides (``CompareSummary/lookups``), timing one in this
+    /// many (0: count without timing).
+    public var lookupSampleEvery = 0
 
     public init(
         baseline: ReplayListeners, candidate: ReplayListeners, ptr: ReplayPTRTable? = nil,
@@ -76,9 +82,9 @@ public final class CompareRunner {
         let reader = CaptureReader(options: captureOptions)
         let queue: _ReplayWorkQueue<Job, ComparedConnection>? =
             threads > 1
-            ? _ReplayWorkQueue(workers: threads, capacity: threads * 4) {
+            ? _ReplayWorkQueue(workers: threads, capacity: threads * 4) { [lookupSampleEvery] in
                 let caches = (_ReplayAcceptCache(), _ReplayAcceptCache())
-                return { job in CompareRunner.compare(job, caches: caches) }
+                return { job in CompareRunner.compare(job, caches: caches, lookupSampleEvery: lookupSampleEvery) }
             } : nil
         let caches = (_ReplayAcceptCache(), _ReplayAcceptCache())
         var batch: [Job] = []
@@ -101,7 +107,7 @@ public final class CompareRunner {
                         batch.removeAll(keepingCapacity: true)
                     }
                 } else {
-                    try onConnection(CompareRunner.compare(job, caches: caches))
+                    try onConnection(CompareRunner.compare(job, caches: caches, lookupSampleEvery: lookupSampleEvery))
                 }
             }
             if let queue {
@@ -119,8 +125,12 @@ public final class CompareRunner {
     /// its own cache of tcpserver's decisions (`relaylab replay`'s shortcut for clients seen
     /// before); when the two sides differ, both are replayed again in full, so that every
     /// difference comes with the complete explanation chains.
-    private static func compare(_ job: Job, caches: (_ReplayAcceptCache, _ReplayAcceptCache)?) -> ComparedConnection {
-        let replayer = ConnectionReplayer(options: ReplayOptions(keepAllSteps: true))
+    private static func compare(
+        _ job: Job, caches: (_ReplayAcceptCache, _ReplayAcceptCache)?, lookupSampleEvery: Int
+    ) -> ComparedConnection {
+        var options = ReplayOptions(keepAllSteps: true)
+        options.lookupSampleEvery = lookupSampleEvery
+        let replayer = ConnectionReplayer(options: options)
         let dialogue = job.dialogue
         let suite = dialogue.sourceFile
         func run(_ cached: Bool) -> ComparedConnection {
@@ -136,11 +146,29 @@ public final class CompareRunner {
                 server: Endpoint(ip: dialogue.server.ip, port: dialogue.server.port))
             _CompareComparator.compare(
                 _CompareRun(replayed: left, suite: suite), _CompareRun(replayed: right, suite: suite), into: &connection)
+            connection.baselineLookups = left.lookups
+            connection.candidateLookups = right.lookups
+            connection.baselineReusedDecision = left.reusedTCPServerDecision
+            connection.candidateReusedDecision = right.reusedTCPServerDecision
             return connection
         }
         let quick = run(caches != nil)
-        if caches != nil, quick.hasDifferences || !quick.notes.isEmpty { return run(false) }
+        if caches != nil, quick.hasDifferences || !quick.notes.isEmpty {
+            // Both runs' lookups were made: they all count.
+            var full = run(false)
+            full.baselineLookups = CompareRunner.sum(quick.baselineLookups, full.baselineLookups)
+            full.candidateLookups = CompareRunner.sum(quick.candidateLookups, full.candidateLookups)
+            full.baselineReusedDecision = quick.baselineReusedDecision
+            full.candidateReusedDecision = quick.candidateReusedDecision
+            return full
+        }
         return quick
+    }
+
+    private static func sum(_ first: SessionLookups?, _ second: SessionLookups?) -> SessionLookups? {
+        guard var total = first else { return second }
+        if let second { total.add(second) }
+        return total
     }
 
     // MARK: - Scenarios
@@ -155,11 +183,18 @@ public final class CompareRunner {
         }
         let spec = connection.configuration
         let server = Capture.Endpoint(ip: spec.server.ip ?? ServerSpec.defaultIP, port: spec.server.port ?? ServerSpec.defaultPort)
+        let timing =
+            lookupSampleEvery > 0 ? CDBLookupRecorder.Sampling(every: lookupSampleEvery, phase: scenarioConnections) : nil
+        scenarioConnections += 1
+        var lookups: [SessionLookups?] = []
         func run(_ listeners: ReplayListeners) throws(ScenarioError) -> _CompareRun {
             guard let target = try listeners.target(for: server) else {
+                lookups.append(nil)
                 return .skipped(listeners.noListenerReason(for: server))
             }
-            var result = ScenarioRunner.run(connection, configuration: target.configuration, suite: suite, warnings: [])
+            var result = ScenarioRunner.run(
+                connection, configuration: target.configuration, suite: suite, warnings: [], lookupTiming: timing)
+            lookups.append(result.lookups)
             result.listener = target.name
             var run = _CompareRun(scenario: result)
             run.listener = target.name
@@ -170,6 +205,8 @@ public final class CompareRunner {
             client: Endpoint(ip: scenario.client.ip, port: scenario.client.port, name: scenario.client.ptr),
             server: Endpoint(ip: server.ip, port: server.port))
         _CompareComparator.compare(try run(baseline), try run(candidate), into: &compared)
+        compared.baselineLookups = lookups[0]
+        compared.candidateLookups = lookups[1]
         return compared
     }
 }

@@ -78,6 +78,8 @@ public struct CompareSummary: Sendable {
     public var groupsNotKept = 0
     /// The capture layer's summary, when captures were read.
     public var capture: CaptureSummary?
+    /// Both sides' cdb lookups, when collected (set it to collect them).
+    public var lookups: LookupStatistics?
 
     public init(limits: Limits = Limits()) {
         self.limits = limits
@@ -90,6 +92,14 @@ public struct CompareSummary: Sendable {
     public mutating func add(_ connection: ComparedConnection) {
         let number = connections
         connections += 1
+        if lookups != nil {
+            if let baseline = connection.baselineLookups {
+                lookups!.add(baseline, side: "baseline", reusedDecision: connection.baselineReusedDecision)
+            }
+            if let candidate = connection.candidateLookups {
+                lookups!.add(candidate, side: "candidate", reusedDecision: connection.candidateReusedDecision)
+            }
+        }
         if let reason = connection.skipped {
             skipped += 1
             skippedReasons[reason, default: 0] += 1

@@ -1,4 +1,5 @@
 public import Capture
+import CDB
 import RelayEngine
 
 /// Replays one reconstructed connection through the simulated chain and compares every reply
@@ -58,11 +59,16 @@ public struct ConnectionReplayer: Sendable {
         }
         var run = _DialogueRun(dialogue: dialogue, target: target, clientName: clientName, options: options, cache: cache)
         run.run()
+        var lookups = run.lookups
+        result.reusedTCPServerDecision = run.reusedDecision
         if run.fast, !run.differences.isEmpty || !run.divergences.isEmpty {
             // The shortcut gives the same replies but shorter explanations: replay it in full.
             run = _DialogueRun(dialogue: dialogue, target: target, clientName: clientName, options: options, cache: nil)
             run.run()
+            lookups.add(run.lookups)
         }
+        result.lookups = lookups
+        if options.countDecisions { result.decisions = DecisionCounts(session: run.session, denied: run.simulatedDenied) }
         run.counts.steps = dialogue.steps.count
         result.counts = run.counts
         result.differences = run.differences
@@ -115,6 +121,17 @@ struct _DialogueRun {
 
     /// The session started after tcpserver, with a cached decision (see ``_ReplayAcceptCache``).
     var fast = false
+    /// That decision had been made before, for an earlier connection of the client.
+    var reusedDecision = false
+    /// The rules lookups made for the cache (on its first sight of the client).
+    var cacheLookups = CDBLookupRecorder()
+
+    /// The cdb lookups made for this run of the connection.
+    var lookups: SessionLookups {
+        var lookups = session.lookups
+        lookups.rules.add(cacheLookups)
+        return lookups
+    }
 
     init(dialogue: Dialogue, target: ReplayTarget, clientName: String?, options: ReplayOptions, cache: _ReplayAcceptCache?) {
         self.dialogue = dialogue
@@ -127,14 +144,23 @@ struct _DialogueRun {
         let connection = ClientConnection(
             clientIP: dialogue.client.ip, clientPort: dialogue.client.port, serverIP: dialogue.server.ip,
             serverPort: dialogue.server.port, ptrName: clientName, serverName: target.serverName)
+        let timing =
+            options.lookupSampleEvery > 0
+            ? CDBLookupRecorder.Sampling(every: options.lookupSampleEvery, phase: dialogue.index) : nil
+        var cacheLookups = CDBLookupRecorder(sampling: timing)
+        var reused = false
         if let cache, !options.keepAllSteps,
-            let environment = cache.environment(for: connection, configuration: configuration, server: dialogue.server)
+            let environment = cache.environment(
+                for: connection, configuration: configuration, server: dialogue.server, recording: &cacheLookups,
+                reused: &reused)
         {
-            session = RelaySession(configuration: configuration, childEnvironment: environment)
+            session = RelaySession(configuration: configuration, childEnvironment: environment, lookupTiming: timing)
             fast = true
         } else {
-            session = RelaySession(configuration: configuration, connection: connection)
+            session = RelaySession(configuration: configuration, connection: connection, lookupTiming: timing)
         }
+        self.cacheLookups = cacheLookups
+        reusedDecision = reused
         lastTime = dialogue.startTime
         records.reserveCapacity(dialogue.steps.count)
         closedFrom = _DialogueRun.closedFrom(dialogue)

@@ -36,6 +36,7 @@ public struct ReplayHumanReport: Sendable {
         var out = headline(summary, files: files)
         for warning in warnings { out += "  " + paint("warning:", .yellow) + " " + warning + "\n" }
         out += overview(summary)
+        if let lookups = summary.lookups { out += lookups.humanText(dim: { paint($0, .dim) }) }
         out += "\n" + verdict(summary)
         if !summary.clients.isEmpty || summary.clientsNotGrouped > 0 {
             out += "\n" + paint("Differences by client", .bold) + "\n"

@@ -18,6 +18,11 @@ public struct ReplayOptions: Sendable, Hashable {
     /// Let the captured pauses between client steps pass in the simulation (timeouts,
     /// rblsmtpd's `-t` limit); pauses shorter than a second are ignored.
     public var replayIdleTime: Bool
+    /// Time one cdb lookup in this many in each session (0: count lookups without timing them);
+    /// see ``ReplayedConnection/lookups``.
+    public var lookupSampleEvery = 0
+    /// Count every simulated decision by kind and outcome (``ReplayedConnection/decisions``).
+    public var countDecisions = false
 
     public init(
         matching: Matching = .exact, ignoreGreeting: Bool = false, keepAllSteps: Bool = false, replayIdleTime: Bool = true

@@ -120,7 +120,8 @@ extension ReplaySummary {
     /// `skipped_reasons` and `unobservable_reasons` (reason → connections), `commands` (client
     /// steps of the replayed connections; `= commands_compared + unobservable + not_replayed`), `not_replayed`,
     /// `connection_decisions_compared`, `connection_decisions_changed`, `changes` (kind →
-    /// `{"count":N,"clients":N}`), `packets`, `bytes` and `damage`.
+    /// `{"count":N,"clients":N}`), `packets`, `bytes` and `damage`; then `lookups` (see
+    /// ``LookupStatistics/json``) when collected.
     public var jsonRecord: String {
         var out = "{\"type\":\"summary\",\"connections\":\(connections),\"commands_compared\":\(counts.compared)"
         out += ",\"differences\":\(differences),\"rcpt_decisions_compared\":\(counts.rcptCompared)"
@@ -145,6 +146,7 @@ extension ReplaySummary {
             out += ",\"packets\":\(capture.packets),\"bytes\":\(capture.bytes)"
             out += ",\"damage\":" + ByteText.json(capture.damage.map(\.description))
         }
+        if let lookups { out += ",\"lookups\":" + lookups.json }
         out += "}\n"
         return out
     }

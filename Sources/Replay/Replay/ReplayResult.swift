@@ -283,6 +283,14 @@ public struct ReplayedConnection: Sendable {
     public var steps: [ReplayedStep]
     /// Capture problems of the dialogue (gaps, encryption, …), in words.
     public var problems: [String]
+    /// The cdb lookups its sessions made (nil when not replayed).
+    public var lookups: SessionLookups?
+    /// The session started from tcpserver's decision for an earlier connection of the same
+    /// client (made by the same replaying thread), so it made no rules lookups of its own.
+    public var reusedTCPServerDecision = false
+    /// Every decision the simulated chain made, by kind and outcome, when
+    /// ``ReplayOptions/countDecisions`` asks for them.
+    public var decisions: DecisionCounts?
 
     public init(
         index: Int, client: Capture.Endpoint, server: Capture.Endpoint, clientName: String?,

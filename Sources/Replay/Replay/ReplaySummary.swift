@@ -101,6 +101,8 @@ public struct ReplaySummary: Sendable {
     public var domainsNotGrouped = 0
     /// The capture's own summary (packets, bytes, damage), once the input is read.
     public var capture: CaptureSummary?
+    /// The cdb lookups of every replayed connection, when collected (set it to collect them).
+    public var lookups: LookupStatistics?
 
     public init(limits: Limits = Limits()) {
         self.limits = limits
@@ -125,6 +127,9 @@ public struct ReplaySummary: Sendable {
             skippedReasons[reason, default: 0] += 1
         }
         counts += connection.counts
+        if lookups != nil, let sessionLookups = connection.lookups {
+            lookups!.add(sessionLookups, reusedDecision: connection.reusedTCPServerDecision)
+        }
         if !connection.divergences.isEmpty { connectionsDiverged += 1 }
         guard connection.isNotable else { return }
         if connection.hasDifferences { connectionsWithDifferences += 1 }

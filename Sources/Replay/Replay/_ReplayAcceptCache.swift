@@ -1,3 +1,4 @@
+import CDB
 import Capture
 import RelayEngine
 import TCPRules
@@ -33,15 +34,18 @@ final class _ReplayAcceptCache {
     }
 
     /// The environment tcpserver gives `connection`'s child, or nil when it denies it (or cannot
-    /// take it).
-    func environment(for connection: ClientConnection, configuration: RelayConfiguration, server: Capture.Endpoint)
-        -> [String: String]?
-    {
+    /// take it). Rules lookups are recorded in `recorder`; `reused` tells whether a decision made
+    /// before was reused.
+    func environment(
+        for connection: ClientConnection, configuration: RelayConfiguration, server: Capture.Endpoint,
+        recording recorder: inout CDBLookupRecorder, reused: inout Bool
+    ) -> [String: String]? {
         guard connection.ptrAddresses == nil, connection.identInfo == nil, connection.extraEnvironment.isEmpty else { return nil }
         let key = Key(server: server, clientIP: connection.clientIP, clientName: connection.ptrName)
         let port = String(connection.clientPort)
         if let entry = entries[key] {
             guard var environment = entry.environment else { return nil }
+            reused = true
             guard entry.port != port else { return environment }
             for name in ["TCPREMOTEPORT", "TCP6REMOTEPORT"] where environment[name] == entry.port {
                 environment[name] = port
@@ -53,7 +57,8 @@ final class _ReplayAcceptCache {
             remotePort: connection.clientPort, remotePTR: connection.ptrName, remotePTRAddresses: nil, remoteInfo: nil,
             localDNSName: connection.serverName)
         let outcome = try? TCPServer.accept(
-            tcp, options: configuration.tcpserver, rules: configuration.rules, inheritedEnvironment: configuration.environment)
+            tcp, options: configuration.tcpserver, rules: configuration.rules, inheritedEnvironment: configuration.environment,
+            recording: &recorder)
         let environment = outcome.flatMap { $0.allowed ? $0.environment : nil }
         if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
         entries[key] = Entry(environment: environment, port: port)

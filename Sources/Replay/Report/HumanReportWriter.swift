@@ -63,6 +63,8 @@ public struct HumanReportWriter: ReportWriter {
     }
 
     public mutating func finish(_ summary: ReportSummary) -> String {
+        var lookups = ""
+        if let statistics = summary.lookups { lookups = (currentSuite == nil ? "" : "\n") + statistics.humanText(dim: { paint($0, .dim) }) }
         var text = "\(summary.connections) connection\(summary.connections == 1 ? "" : "s"): "
         text += paint("\(summary.passed) passed", summary.passed > 0 && summary.failed == 0 ? .green : .plain)
         text += ", " + paint("\(summary.failed) failed", summary.failed > 0 ? .red : .plain)
@@ -70,7 +72,7 @@ public struct HumanReportWriter: ReportWriter {
         if summary.errors > 0 {
             text += ", " + paint("\(summary.errors) error\(summary.errors == 1 ? "" : "s")", .red)
         }
-        return (currentSuite == nil ? "" : "\n") + text + "\n"
+        return lookups + (currentSuite == nil && lookups.isEmpty ? "" : "\n") + text + "\n"
     }
 
     // MARK: - Parts

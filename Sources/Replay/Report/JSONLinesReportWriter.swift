@@ -24,6 +24,8 @@ import Scenarios
 ///
 ///     {"type":"error","file":"…","line":3,"column":5,"message":"…"}     (files not checked)
 ///     {"type":"summary","connections":N,"passed":N,"failed":N,"steps":N}
+///
+/// (then `"lookups":{…}` when the summary collected them: see ``LookupStatistics/json``).
 public struct JSONLinesReportWriter: ReportWriter {
     public init() {}
 
@@ -150,6 +152,7 @@ public struct JSONLinesReportWriter: ReportWriter {
     }
 
     public mutating func finish(_ summary: ReportSummary) -> String {
-        "{\"type\":\"summary\",\"connections\":\(summary.connections),\"passed\":\(summary.passed),\"failed\":\(summary.failed),\"steps\":\(summary.steps)}\n"
+        let lookups = summary.lookups.map { ",\"lookups\":" + $0.json } ?? ""
+        return "{\"type\":\"summary\",\"connections\":\(summary.connections),\"passed\":\(summary.passed),\"failed\":\(summary.failed),\"steps\":\(summary.steps)\(lookups)}\n"
     }
 }

@@ -198,6 +198,8 @@ public struct ConnectionResult: Sendable, Hashable {
     public var differences: [Difference]
     /// Configuration warnings that applied (open relay, unreadable control file, …).
     public var warnings: [String]
+    /// The cdb lookups the connection's session made, when known.
+    public var lookups: SessionLookups? = nil
 
     public init(
         suite: String, name: String, position: FilePosition? = nil, client: Endpoint, server: Endpoint,
@@ -262,12 +264,16 @@ public struct ReportSummary: Sendable, Hashable {
     public var steps = 0
     /// Input and configuration errors (files that could not be checked).
     public var errors = 0
+    /// The cdb lookups of every connection, when collected (set it to collect them); the JSON
+    /// Lines summary record then ends with `"lookups":{…}`.
+    public var lookups: LookupStatistics? = nil
 
     public init() {}
 
     /// Counts one result.
     public mutating func add(_ result: ConnectionResult) {
         connections += 1
+        if lookups != nil, let sessionLookups = result.lookups { lookups!.add(sessionLookups) }
         steps += result.steps.count
         if result.passed { passed += 1 } else { failed += 1 }
     }
