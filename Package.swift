@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "TCPRulesTests", dependencies: ["TCPRules", "CDB", "TestSupport"]),
         .testTarget(name: "RelayEngineTests", dependencies: ["RelayEngine", "TCPRules", "CDB", "TestSupport"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "TestSupport"]),
-        .testTarget(name: "ScenariosTests", dependencies: ["Scenarios", "RelayEngine", "TestSupport"]),
+        .testTarget(name: "ScenariosTests", dependencies: ["Scenarios", "RelayEngine", "TCPRules", "CDB", "TestSupport"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Capture", "Scenarios", "RelayEngine", "TestSupport"]),
         .testTarget(name: "RelayLabCLITests", dependencies: ["TestSupport"]),
     ]

@@ -1,0 +1,204 @@
+import Dispatch
+import Foundation
+import RelayEngine
+public import Scenarios
+
+/// Something a check produces, in order.
+public enum CheckEvent: Sendable {
+    /// A connection was checked.
+    case result(ConnectionResult)
+    /// A file could not be checked (or a warning about one).
+    case problem(ReportProblem)
+}
+
+/// Checks scenario files: in parallel across files, reporting in file order.
+///
+/// ```swift
+/// var writer = ReportFormat.human.makeWriter()
+/// let summary = CheckRunner(jobs: 4).run(files: try ScenarioDiscovery.files(for: ["scenarios"])) { event in
+///     switch event {
+///     case .result(let result): print(writer.write(result), terminator: "")
+///     case .problem(let problem): print(writer.write(problem), terminator: "")
+///     }
+/// }
+/// exit(summary.exitStatus)
+/// ```
+public struct CheckRunner: Sendable {
+    /// How many files are checked at once.
+    public var jobs: Int
+
+    /// - Parameter jobs: files checked at once (default: one per processor).
+    public init(jobs: Int? = nil) {
+        self.jobs = max(1, jobs ?? ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// Checks `files` and hands every event to `emit`, on the calling thread, in file order
+    /// (and within a file, in connection order) as soon as it is known, so memory stays
+    /// proportional to the files being checked rather than to the whole run.
+    ///
+    /// - Returns: the counts; ``ReportSummary/errors`` counts problems that are not warnings.
+    public func run(files: [String], emit: (CheckEvent) -> Void) -> ReportSummary {
+        var summary = ReportSummary()
+        func count(_ event: CheckEvent) {
+            switch event {
+            case .result(let result): summary.add(result)
+            case .problem(let problem): if !problem.isWarning { summary.errors += 1 }
+            }
+            emit(event)
+        }
+        if files.count <= 1 || jobs == 1 {
+            for file in files { CheckRunner.check(file: file, emit: count) }
+            return summary
+        }
+        let queue = _OrderedEventQueue(files: files.count)
+        let workers = min(jobs, files.count)
+        DispatchQueue.global().async {
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                while let index = queue.claim() {
+                    var batch: [CheckEvent] = []
+                    CheckRunner.check(file: files[index]) { event in
+                        batch.append(event)
+                        if batch.count >= 256 {
+                            queue.append(batch, to: index)
+                            batch = []
+                        }
+                    }
+                    queue.finish(index, with: batch)
+                }
+            }
+        }
+        for index in files.indices {
+            while true {
+                let (events, done) = queue.take(index)
+                for event in events { count(event) }
+                if done { break }
+            }
+        }
+        return summary
+    }
+
+    /// Checks one file, handing events to `emit` in order: the file's problems (then nothing
+    /// else: a file with an error is not run), or one result per connection.
+    public static func check(file path: String, emit: (CheckEvent) -> Void) {
+        let scenario: ScenarioFile
+        do {
+            scenario = try ScenarioFile.load(path: path)
+        } catch {
+            for problem in error.errors { emit(.problem(ReportProblem(problem))) }
+            return
+        }
+        check(scenario, emit: emit)
+    }
+
+    /// Checks scenario text already in memory (see ``check(file:emit:)``); the source's path is
+    /// what reports show.
+    public static func check(source: YAMLSource, emit: (CheckEvent) -> Void) {
+        let scenario: ScenarioFile
+        do throws(ScenarioErrors) {
+            let root: YAMLNode
+            do {
+                root = try source.root()
+            } catch {
+                throw ScenarioErrors([error])
+            }
+            scenario = try ScenarioFile(yaml: root)
+        } catch {
+            for problem in error.errors { emit(.problem(ReportProblem(problem))) }
+            return
+        }
+        check(scenario, emit: emit)
+    }
+
+    /// Checks a parsed scenario file (see ``check(file:emit:)``).
+    public static func check(_ scenario: ScenarioFile, emit: (CheckEvent) -> Void) {
+        for warning in scenario.warnings { emit(.problem(ReportProblem(warning, isWarning: true))) }
+        // Resolve every configuration first: a file with a configuration error is not run.
+        let loader = ConfigurationLoader()
+        var configurations: [RelayConfigurationBox] = []
+        configurations.reserveCapacity(scenario.connections.count)
+        var problems: [ScenarioError] = []
+        var seen: Set<String> = []
+        var previous: (ScenarioConnection, RelayConfigurationBox)? = nil
+        for connection in scenario.connections {
+            if let (other, box) = previous, other.sharesConfiguration(with: connection) {
+                configurations.append(box)
+                continue
+            }
+            do {
+                let configuration = try loader.configuration(for: connection.configuration, context: connection.position)
+                let box = RelayConfigurationBox(
+                    configuration, connection: loader.connection(for: connection.configuration, clientIP: connection.client.ip))
+                configurations.append(box)
+                previous = (connection, box)
+            } catch {
+                if seen.insert(error.description).inserted { problems.append(error) }
+            }
+        }
+        if !problems.isEmpty {
+            for problem in problems { emit(.problem(ReportProblem(problem))) }
+            return
+        }
+        for (connection, box) in zip(scenario.connections, configurations) {
+            emit(.result(ScenarioRunner.run(connection, configuration: box.configuration, suite: scenario.path, warnings: box.warnings)))
+        }
+    }
+}
+
+/// A loaded configuration shared by reference between the connections that use it.
+final class RelayConfigurationBox {
+    let configuration: RelayConfiguration
+    /// The configuration's warnings as report text (the same for every connection).
+    let warnings: [String]
+
+    init(_ configuration: RelayConfiguration, connection: ClientConnection) {
+        self.configuration = configuration
+        self.warnings = ScenarioRunner.warningTexts(RelaySession(configuration: configuration, connection: connection).warnings)
+    }
+}
+
+/// Per-file event buffers: workers append, the reader takes them in file order.
+final class _OrderedEventQueue: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var next = 0
+    private var buffers: [[CheckEvent]]
+    private var done: [Bool]
+
+    init(files: Int) {
+        buffers = Array(repeating: [], count: files)
+        done = Array(repeating: false, count: files)
+    }
+
+    /// The next file to check, or nil when all are taken.
+    func claim() -> Int? {
+        condition.lock()
+        defer { condition.unlock() }
+        guard next < buffers.count else { return nil }
+        next += 1
+        return next - 1
+    }
+
+    func append(_ events: [CheckEvent], to index: Int) {
+        condition.lock()
+        buffers[index] += events
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func finish(_ index: Int, with events: [CheckEvent]) {
+        condition.lock()
+        buffers[index] += events
+        done[index] = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Waits for events of file `index` (or its end) and takes them.
+    func take(_ index: Int) -> ([CheckEvent], Bool) {
+        condition.lock()
+        defer { condition.unlock() }
+        while buffers[index].isEmpty && !done[index] { condition.wait() }
+        let events = buffers[index]
+        buffers[index] = []
+        return (events, done[index])
+    }
+}

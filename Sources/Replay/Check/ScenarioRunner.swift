@@ -1,0 +1,444 @@
+import Foundation
+public import RelayEngine
+public import Scenarios
+
+/// Runs scenario connections through the simulated chain and compares every reply and decision
+/// with what the scenario expects.
+public enum ScenarioRunner {
+    /// Runs one connection of a scenario against `configuration` (its resolved configuration).
+    ///
+    /// The client connects, takes its steps in order and finally closes its side (if the server
+    /// has not closed first). Every exchange becomes a ``StepResult``; every expectation that
+    /// does not hold becomes a ``Difference`` with the engine's explanation chain.
+    ///
+    /// - Parameter warnings: the configuration's warnings as report text, when the caller has
+    ///   them already (they are the same for every connection of a configuration).
+    public static func run(
+        _ connection: ScenarioConnection, configuration: RelayConfiguration, suite: String, warnings: [String]? = nil
+    ) -> ConnectionResult {
+        let spec = connection.configuration
+        let client = ClientConnection(
+            clientIP: connection.client.ip, clientPort: connection.client.port,
+            serverIP: spec.server.ip ?? ServerSpec.defaultIP, serverPort: spec.server.port ?? ServerSpec.defaultPort,
+            ptrName: connection.client.ptr, ptrAddresses: connection.client.ptrAddresses,
+            identInfo: connection.client.info, serverName: spec.server.hostname)
+        var run = _ConnectionRun(session: RelaySession(configuration: configuration, connection: client))
+        _ = run.session.start()
+
+        // The greeting.
+        let greetingExpectation = connection.expectation?.greeting
+        let greetings = Array(run.session.exchanges)
+        run.record(
+            greetings, expectations: greetingExpectation.map { [$0] } ?? [], targets: greetingExpectation == nil ? [] : [0],
+            position: connection.position, pendingText: "(connect)", subject: "greeting")
+
+        for step in connection.steps {
+            run.take(step)
+        }
+        if !run.session.isClosed { run.session.clientClosed() }
+
+        let outcome = run.connectionOutcome(expectation: connection.expectation)
+        return ConnectionResult(
+            suite: suite, name: connection.name, position: connection.position,
+            client: Endpoint(ip: client.clientIP, port: client.clientPort, name: client.ptrName),
+            server: Endpoint(ip: client.serverIP, port: client.serverPort, name: client.serverName),
+            listener: connection.listener, connection: outcome, steps: run.steps, differences: run.differences,
+            warnings: warnings ?? ScenarioRunner.warningTexts(run.session.warnings))
+    }
+
+    /// Configuration warnings as report lines: `file:line: message`.
+    public static func warningTexts(_ warnings: [ConfigurationWarning]) -> [String] {
+        warnings.map { warning in warning.source.map { "\($0): \(warning.message)" } ?? warning.message }
+    }
+}
+
+/// One connection being run.
+struct _ConnectionRun {
+    var session: RelaySession
+    var steps: [StepResult] = []
+    var differences: [Difference] = []
+    /// The message the current step queued, if any.
+    var queued: QueuedMessage?
+
+    init(session: RelaySession) { self.session = session }
+
+    // MARK: - Steps
+
+    mutating func take(_ step: ScenarioStep) {
+        let before = session.exchanges.count
+        let envelopesBefore = session.envelopes.count
+        var targets: [Int?] = []
+        switch step.action {
+        case .send(let bytes):
+            _ = session.receive(bytes)
+            let count = session.exchanges.count - before
+            targets = step.expectations.indices.map { $0 < count ? $0 : nil }
+        case .data(let body, let force):
+            _ = session.receive(_ConnectionRun.dataCommand)
+            let dataReplies = session.exchanges.count - before
+            let goAhead = dataReplies > 0 && lastReplyCode == 354
+            if !session.isClosed, dataReplies > 0, goAhead || force {
+                _ = session.receive(body)
+            }
+            let count = session.exchanges.count - before
+            let messageReply: Int? = (goAhead || force) && count > dataReplies ? count - 1 : nil
+            let dataReply: Int? = dataReplies > 0 ? 0 : nil
+            if step.expectations.count == 1 {
+                targets = [goAhead ? messageReply : dataReply]
+            } else if step.expectations.count == 2 {
+                targets = [dataReply, messageReply]
+            }
+        case .auth(let exchange):
+            authenticate(exchange)
+            let count = session.exchanges.count - before
+            if step.expectations.count == 1 {
+                targets = [count > 0 ? count - 1 : nil]
+            } else {
+                targets = step.expectations.indices.map { $0 < count ? $0 : nil }
+            }
+        case .wait(let seconds):
+            _ = session.idle(seconds: seconds)
+            let count = session.exchanges.count - before
+            targets = step.expectations.indices.map { $0 < count ? $0 : nil }
+        case .close:
+            session.clientClosed()
+        }
+        let new = Array(session.exchanges[before...])
+        queued = session.envelopes.count > envelopesBefore ? session.envelopes.last : nil
+        record(
+            new, expectations: step.expectations, targets: targets, position: step.position,
+            pendingText: _ConnectionRun.text(of: step.action), subject: nil)
+        queued = nil
+        let extraReplies = step.expectsNoReply ? !new.isEmpty : (isSend(step) && !step.expectations.isEmpty && new.count > step.expectations.count)
+        if extraReplies, !steps.isEmpty { steps[steps.count - 1].verdict = .failed }
+        if step.expectsNoReply, !new.isEmpty {
+            differences.append(
+                Difference(
+                    position: step.position, step: steps.last?.index, subject: _ConnectionRun.text(of: step.action),
+                    expected: "no reply",
+                    actual: new.map { ByteText.replyLines($0.reply).joined(separator: "\n") }.joined(separator: "\n"),
+                    explanation: new.last.map { explanation(for: $0).map(\.description) } ?? []))
+        }
+        if case .send = step.action, !step.expectations.isEmpty, new.count > step.expectations.count {
+            differences.append(
+                Difference(
+                    position: step.position, step: steps.last?.index, subject: _ConnectionRun.text(of: step.action),
+                    expected: "\(step.expectations.count) repl\(step.expectations.count == 1 ? "y" : "ies")",
+                    actual: "\(new.count) replies: " + new.map { ByteText.replyLines($0.reply).first ?? "(none)" }.joined(separator: ", "),
+                    explanation: ["give one expectation per reply (a list) to check each of them"]))
+        }
+    }
+
+    static let dataCommand: [UInt8] = Array("DATA\r\n".utf8)
+
+    func isSend(_ step: ScenarioStep) -> Bool {
+        if case .send = step.action { return true }
+        return false
+    }
+
+    /// What a step sends, for reports.
+    static func text(of action: ScenarioStep.Action) -> String {
+        switch action {
+        case .send(let bytes): return ByteText.display(line: bytes)
+        case .data: return "DATA"
+        case .auth(let exchange): return "AUTH \(exchange.mechanism.rawValue)"
+        case .wait(let seconds): return "(idle \(ByteText.seconds(seconds)))"
+        case .close: return "(close)"
+        }
+    }
+
+    /// The code of the last reply's last line, if any.
+    var lastReplyCode: Int? {
+        guard let reply = session.exchanges.last?.reply, reply.count >= 3 else { return nil }
+        return Int(String(decoding: reply.prefix(3), as: UTF8.self))
+    }
+
+    var lastReplyIsPrompt: Bool { !session.isClosed && lastReplyCode == 334 }
+
+    mutating func send(_ line: String) {
+        _ = session.receive(Array((line + "\r\n").utf8))
+    }
+
+    /// An AUTH exchange, answering each 334 prompt as a client does.
+    mutating func authenticate(_ auth: AuthExchange) {
+        func base64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
+        let user = Array(auth.user.utf8)
+        let password = Array(auth.password.utf8)
+        switch auth.mechanism {
+        case .plain:
+            let response = base64([0] + user + [0] + password)
+            if auth.initialResponse {
+                send("AUTH PLAIN \(response)")
+            } else {
+                send("AUTH PLAIN")
+                if lastReplyIsPrompt { send(response) }
+            }
+        case .login:
+            if auth.initialResponse {
+                send("AUTH LOGIN \(base64(user))")
+            } else {
+                send("AUTH LOGIN")
+                if lastReplyIsPrompt { send(base64(user)) }
+            }
+            if lastReplyIsPrompt { send(base64(password)) }
+        case .cramMD5:
+            send("AUTH CRAM-MD5")
+            guard lastReplyIsPrompt, let reply = session.exchanges.last?.reply else { return }
+            var encoded = Array(reply.dropFirst(4))
+            while let last = encoded.last, last == 10 || last == 13 { encoded.removeLast() }
+            let challenge = Data(base64Encoded: Data(encoded)).map { [UInt8]($0) } ?? []
+            let digest = MD5.hex(MD5.hmac(key: password, message: challenge))
+            send(base64(user + Array(" \(digest)".utf8)))
+        }
+    }
+
+    // MARK: - Results
+
+    /// Turns new exchanges into step results, checking the expectations aimed at them
+    /// (`targets[i]` is the index in `exchanges` expectation `i` applies to, nil for none).
+    mutating func record(
+        _ exchanges: [Exchange], expectations: [ReplyExpectation], targets: [Int?], position: FilePosition,
+        pendingText: @autoclosure () -> String, subject: String?
+    ) {
+        // Expectation i applies to exchange targets[i]; the others got no reply.
+        var matched: [(target: Int, expectation: ReplyExpectation)] = []
+        var unmatched: [ReplyExpectation] = []
+        for (index, expectation) in expectations.enumerated() {
+            if index < targets.count, let target = targets[index], !matched.contains(where: { $0.target == target }) {
+                matched.append((target, expectation))
+            } else {
+                unmatched.append(expectation)
+            }
+        }
+        for (offset, exchange) in exchanges.enumerated() {
+            var step = stepResult(exchange, position: position)
+            if let expectation = matched.first(where: { $0.target == offset })?.expectation {
+                step.expected = expectation.written
+                if let failure = check(expectation, exchange: exchange) {
+                    step.verdict = .failed
+                    differences.append(
+                        Difference(
+                            position: expectation.position, step: step.index, subject: subject ?? step.clientText,
+                            expected: expectation.written, actual: failure.actual, explanation: failure.explanation))
+                } else {
+                    step.verdict = .passed
+                }
+            }
+            steps.append(step)
+        }
+        for expectation in unmatched {
+            let pendingText = pendingText()
+            // Nothing answered (the connection is closed, or the line was incomplete).
+            var step = StepResult(
+                index: steps.count, position: position, kind: .none, clientText: pendingText, closed: session.isClosed,
+                expected: expectation.written)
+            if let failure = check(expectation, exchange: nil) {
+                step.verdict = .failed
+                differences.append(
+                    Difference(
+                        position: expectation.position, step: step.index, subject: subject ?? pendingText,
+                        expected: expectation.written, actual: failure.actual, explanation: failure.explanation))
+            } else {
+                step.verdict = .passed
+                if session.connectionDecision.tcpserver.outcome == .deny { step.decision = "deny" }
+            }
+            steps.append(step)
+        }
+    }
+
+    func stepResult(_ exchange: Exchange, position: FilePosition) -> StepResult {
+        let kind: StepResult.Kind
+        let text: String
+        var client = exchange.clientBytes
+        switch exchange.kind {
+        case .greeting:
+            kind = .greeting
+            text = "(connect)"
+        case .command:
+            kind = .command
+            text = ByteText.display(line: exchange.clientBytes)
+        case .messageBody:
+            kind = .message
+            let lines = exchange.clientBytes.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
+            text = "<message: \(lines) lines, \(exchange.clientBytes.count) bytes>"
+        case .authResponse:
+            kind = .authResponse
+            text = "<AUTH response>"
+            client = []
+        case .timeout:
+            kind = .timeout
+            text = "(idle)"
+        }
+        return StepResult(
+            index: steps.count, position: position, kind: kind, client: client, clientText: text,
+            replyBytes: exchange.reply, closed: exchange.closedAfter, stage: exchange.stage.rawValue,
+            decision: exchange.decision?.outcome.rawValue, subject: exchange.decision?.subject.rawValue,
+            reasons: exchange.decision == nil ? [] : explanation(for: exchange))
+    }
+
+    /// Why `expectation` does not hold for `exchange` (nil: it holds).
+    func check(_ expectation: ReplyExpectation, exchange: Exchange?) -> (actual: String, explanation: [String])? {
+        let lines = exchange.map { ByteText.replyLines($0.reply) } ?? []
+        let denied = session.connectionDecision.tcpserver.outcome == .deny
+        let decision = exchange?.decision
+        let outcome: String? =
+            decision?.outcome.rawValue ?? (lines.isEmpty ? (denied ? "deny" : nil) : _ConnectionRun.outcome(ofCode: lines.last!))
+        var ok = true
+        if let wanted = expectation.outcome {
+            switch wanted {
+            case .closed:
+                ok = lines.isEmpty && (exchange?.closedAfter ?? true) && session.isClosed
+            case .deny:
+                ok = lines.isEmpty && outcome == "deny"
+            default:
+                ok = !lines.isEmpty && outcome == wanted.rawValue
+            }
+        }
+        if ok, let code = expectation.code {
+            ok = lines.last.flatMap { Int($0.prefix(3)) } == code && lines.allSatisfy { $0.hasPrefix(String(code)) }
+        }
+        if ok, let reply = expectation.reply { ok = lines == reply }
+        if ok, let text = expectation.text {
+            ok = lines.map { String($0.dropFirst(min(4, $0.count))) }.joined(separator: "\n") == text
+        }
+        if ok, let fragment = expectation.contains { ok = lines.contains { $0.contains(fragment) } }
+        var envelopeText: String? = nil
+        if expectation.concernsEnvelope {
+            if let queued {
+                if ok, let sender = expectation.sender { ok = queued.senderText == sender }
+                if ok, let recipients = expectation.recipients { ok = queued.recipientTexts == recipients }
+                if ok, let received = expectation.received { ok = queued.receivedText == received }
+                envelopeText = "queued from <\(queued.senderText)> to " + queued.recipientTexts.map { "<\($0)>" }.joined(separator: ", ")
+                if expectation.received != nil { envelopeText! += "\n" + queued.receivedText }
+            } else {
+                ok = false
+                envelopeText = "no message was queued"
+            }
+        }
+        let facts = explanation(for: exchange)
+        if ok, let reason = expectation.reason {
+            let haystack = (decision.map { [$0.description] } ?? []) + facts.map(\.description)
+            ok = haystack.contains { $0.range(of: reason, options: .caseInsensitive) != nil }
+        }
+        if ok { return nil }
+        let explanation = facts.map(\.description)
+        var actual: String
+        if lines.isEmpty {
+            if exchange == nil {
+                actual = session.isClosed ? "no reply: the connection is closed" : "no reply (the line is incomplete)"
+            } else {
+                actual = "no reply"
+                if exchange!.closedAfter { actual += "; connection closed" }
+            }
+            if denied { actual += " (tcpserver denied it)" }
+        } else {
+            actual = lines.joined(separator: "\n")
+        }
+        if let outcome { actual += "  (\(outcome))" }
+        if let envelopeText { actual += "\n" + envelopeText }
+        return (actual, explanation)
+    }
+
+    /// Why an exchange went the way it did: its decision's facts; for rblsmtpd's answers (whose
+    /// decisions carry no facts of their own) and for steps that got no reply, the connection's.
+    func explanation(for exchange: Exchange?) -> [Fact] {
+        if let reasons = exchange?.decision?.reasons, !reasons.isEmpty { return reasons }
+        guard let exchange else { return connectionFacts }
+        if exchange.stage == .rblsmtpd, let blocklist = session.connectionDecision.blocklist { return blocklist.reasons }
+        if exchange.stage == .tcpserver { return connectionFacts }
+        return []
+    }
+
+    static func outcome(ofCode line: String) -> String? {
+        switch line.first {
+        case "2", "3": return "accept"
+        case "4": return "tempfail"
+        case "5": return "refuse"
+        default: return nil
+        }
+    }
+
+    var connectionFacts: [Fact] {
+        let decision = session.connectionDecision
+        var reasons = decision.tcpserver.reasons
+        if let blocklist = decision.blocklist { reasons += blocklist.reasons }
+        if let smtpd = decision.smtpd { reasons += smtpd.reasons }
+        return reasons
+    }
+
+    // MARK: - Connection
+
+    mutating func connectionOutcome(expectation: ConnectionExpectation?) -> ConnectionOutcome {
+        let decision = session.connectionDecision
+        var outcome = ConnectionOutcome(
+            decision: decision.tcpserver.outcome == .deny ? "deny" : "allow", rule: decision.ruleKey,
+            ruleSource: decision.ruleSource?.description, blocklist: decision.blocklist.map { _ConnectionRun.blocklistWord($0.outcome) },
+            reasons: connectionFacts)
+        guard let expectation else { return outcome }
+        outcome.expected = expectation.written
+        var problems: [(String, String)] = []
+        if let allowed = expectation.allowed, allowed != (decision.tcpserver.outcome != .deny) {
+            problems.append((allowed ? "allow" : "deny", outcome.decision))
+        }
+        if let rule = expectation.rule, rule != decision.ruleKey {
+            problems.append((_ConnectionRun.ruleText(rule), _ConnectionRun.ruleText(decision.ruleKey)))
+        }
+        for (name, wanted) in expectation.environment.sorted(by: { $0.key < $1.key }) {
+            let actual = decision.environment[name]
+            if actual != wanted {
+                problems.append(("\(name)=\(_ConnectionRun.quoted(wanted))", "\(name)=\(_ConnectionRun.quoted(actual))"))
+            }
+        }
+        if let blocklist = expectation.blocklist {
+            let actual = decision.blocklist?.outcome ?? .accept
+            if actual != blocklist {
+                problems.append(("rblsmtpd \(_ConnectionRun.blocklistWord(blocklist))", "rblsmtpd \(_ConnectionRun.blocklistWord(actual))"))
+            }
+        }
+        if let status = expectation.exitStatus, Int32(status) != session.exitStatus {
+            problems.append(("exit status \(status)", "exit status " + (session.exitStatus.map { String($0) } ?? "(none)")))
+        }
+        if expectation.greeting != nil, steps.first?.verdict == .failed {
+            outcome.verdict = .failed
+        }
+        outcome.verdict = problems.isEmpty && outcome.verdict != .failed ? .passed : .failed
+        if !problems.isEmpty {
+            differences.insert(
+                Difference(
+                    position: expectation.position, step: nil, subject: "connection",
+                    expected: problems.map(\.0).joined(separator: ", "), actual: problems.map(\.1).joined(separator: ", "),
+                    explanation: connectionFacts.map(\.description)),
+                at: 0)
+        }
+        return outcome
+    }
+
+    static func ruleText(_ key: String??) -> String {
+        switch key {
+        case .none: return "any rule"
+        case .some(.none): return "no rule (default)"
+        case .some(.some(let key)): return key.isEmpty ? "rule \":\" (catch-all)" : "rule \"\(key)\""
+        }
+    }
+
+    static func ruleText(_ key: String?) -> String { ruleText(.some(key)) }
+
+    static func quoted(_ value: String?) -> String {
+        guard let value else { return "(unset)" }
+        return "\"\(value)\""
+    }
+
+    static func blocklistWord(_ outcome: Decision.Outcome) -> String {
+        switch outcome {
+        case .accept: return "pass"
+        default: return outcome.rawValue
+        }
+    }
+}
+
+extension ByteText {
+    /// `5 s`, `0.5 s`.
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
+    }
+}

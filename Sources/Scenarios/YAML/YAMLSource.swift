@@ -1,0 +1,225 @@
+import Foundation
+internal import Yams
+
+/// The text of a YAML file, parsed with Yams, kept so that errors can quote the offending line.
+public final class YAMLSource: Sendable {
+    /// The file as shown in messages (as the user gave it).
+    public let path: String
+    /// The folder relative paths inside the file are resolved against.
+    public let directory: String
+    /// The whole text.
+    public let text: String
+
+    /// A source over text already in memory.
+    ///
+    /// - Parameters:
+    ///   - text: the YAML text.
+    ///   - path: the name shown in messages.
+    ///   - directory: the folder relative paths are resolved against (default: `path`'s folder).
+    public init(text: String, path: String, directory: String? = nil) {
+        self.text = text
+        self.path = path
+        self.directory = directory ?? YAMLSource.folder(of: path)
+    }
+
+    /// Reads a file, checking that it is UTF-8.
+    ///
+    /// - Throws: ``ScenarioError`` naming the file (not found, unreadable, not UTF-8, with the
+    ///   line and column of the first bad byte).
+    public static func read(path: String) throws(ScenarioError) -> YAMLSource {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ScenarioError(file: path, "no such file")
+        }
+        if isDirectory.boolValue { throw ScenarioError(file: path, "is a directory, not a YAML file") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ScenarioError(file: path, "cannot be read")
+        }
+        let bytes = [UInt8](data)
+        if let bad = firstInvalidUTF8(bytes) {
+            let (line, column, lineText) = YAMLSource.lineAndColumn(ofByte: bad, in: bytes)
+            throw ScenarioError(
+                at: FilePosition(file: path, line: line, column: column),
+                String(format: "not valid UTF-8 (byte 0x%02X); YAML files must be UTF-8", bytes[bad]),
+                sourceLine: lineText)
+        }
+        return YAMLSource(text: String(decoding: bytes, as: UTF8.self), path: path)
+    }
+
+    /// Parses the text into its single document's root node.
+    ///
+    /// Every scalar is kept as text (no implicit typing: the schema decides what `25`, `yes` or
+    /// `null` mean), which also keeps parsing fast.
+    ///
+    /// - Throws: ``ScenarioError`` for YAML syntax errors, duplicate keys, several documents, or
+    ///   an empty file.
+    public func root() throws(ScenarioError) -> YAMLNode {
+        let node: Node?
+        do {
+            node = try Parser(yaml: text, resolver: .basic).singleRoot()
+        } catch let error as YamlError {
+            throw scenarioError(from: error)
+        } catch {
+            throw ScenarioError(file: path, "cannot parse: \(error)")
+        }
+        guard let node else {
+            throw ScenarioError(file: path, "the file is empty")
+        }
+        return YAMLNode(node, source: self)
+    }
+
+    /// The text of a 1-based line, without its line end.
+    public func line(_ number: Int) -> String? {
+        guard number >= 1 else { return nil }
+        var current = 1
+        var start: String.UTF8View.Index? = number == 1 ? text.utf8.startIndex : nil
+        let utf8 = text.utf8
+        var index = utf8.startIndex
+        while index != utf8.endIndex {
+            if utf8[index] == UInt8(ascii: "\n") {
+                if current == number, let start { return YAMLSource.trimCR(String(text[start..<index])) }
+                current += 1
+                if current == number { start = utf8.index(after: index) }
+            }
+            index = utf8.index(after: index)
+        }
+        if let start, current == number { return YAMLSource.trimCR(String(text[start...])) }
+        return nil
+    }
+
+    /// An error at a 1-based line and column of this file, quoting the line.
+    public func error(line: Int, column: Int, _ message: String) -> ScenarioError {
+        ScenarioError(
+            at: FilePosition(file: path, line: line, column: column), message, sourceLine: self.line(line))
+    }
+
+    /// A path written in this file, made usable: absolute paths stay, relative ones are taken
+    /// relative to the file's folder.
+    public func resolve(_ relativePath: String) -> String {
+        if relativePath.hasPrefix("/") || directory.isEmpty || directory == "." {
+            return YAMLSource.normalize(relativePath)
+        }
+        return YAMLSource.normalize(directory + "/" + relativePath)
+    }
+
+    /// Removes `.` components, and `..` after a named component, without touching the disk:
+    /// `scenarios/../captures/x` → `captures/x`.
+    public static func normalize(_ path: String) -> String {
+        let absolute = path.hasPrefix("/")
+        var parts: [Substring] = []
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if part == "." { continue }
+            if part == "..", let last = parts.last, last != ".." {
+                parts.removeLast()
+                continue
+            }
+            if part == "..", absolute, parts.isEmpty { continue }
+            parts.append(part)
+        }
+        let joined = parts.joined(separator: "/")
+        if absolute { return "/" + joined }
+        return joined.isEmpty ? "." : joined
+    }
+
+    // MARK: - Internals
+
+    func scenarioError(from error: YamlError) -> ScenarioError {
+        switch error {
+        case .scanner(let context, let problem, let mark, _),
+            .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            var message = "YAML syntax error: \(problem)"
+            if let context {
+                message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
+            }
+            return self.error(line: mark.line, column: mark.column, message)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+            let noun = duplicates.count == 1 ? "key" : "keys"
+            return self.error(
+                line: context.mark.line, column: context.mark.column,
+                "duplicate \(noun) \(keys) in the same mapping")
+        case .reader(let problem, let offset, _, _):
+            if let offset, let position = characterPosition(offset) {
+                return self.error(line: position.line, column: position.column, "cannot read the file: \(problem)")
+            }
+            return ScenarioError(file: path, "cannot read the file: \(problem)")
+        default:
+            return ScenarioError(file: path, "cannot parse: \(error)")
+        }
+    }
+
+    /// Line and column of the character at `offset` (in Characters from the start).
+    private func characterPosition(_ offset: Int) -> (line: Int, column: Int)? {
+        var line = 1
+        var column = 1
+        var count = 0
+        for character in text {
+            if count == offset { return (line, column) }
+            if character == "\n" || character == "\r\n" {
+                line += 1
+                column = 1
+            } else {
+                column += character.unicodeScalars.count
+            }
+            count += 1
+        }
+        return count == offset ? (line, column) : nil
+    }
+
+    static func folder(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+
+    static func trimCR(_ line: String) -> String {
+        line.hasSuffix("\r") ? String(line.dropLast()) : line
+    }
+
+    /// The index of the first byte that is not part of valid UTF-8, or nil.
+    static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte < 0x80 {
+                index += 1
+                continue
+            }
+            let length: Int
+            var minimum: UInt32
+            var scalar: UInt32
+            switch byte {
+            case 0xC2...0xDF: (length, minimum, scalar) = (2, 0x80, UInt32(byte & 0x1F))
+            case 0xE0...0xEF: (length, minimum, scalar) = (3, 0x800, UInt32(byte & 0x0F))
+            case 0xF0...0xF4: (length, minimum, scalar) = (4, 0x10000, UInt32(byte & 0x07))
+            default: return index
+            }
+            guard index + length <= bytes.count else { return index }
+            for offset in 1..<length {
+                let next = bytes[index + offset]
+                guard next & 0xC0 == 0x80 else { return index }
+                scalar = scalar << 6 | UInt32(next & 0x3F)
+            }
+            if scalar < minimum || scalar > 0x10FFFF || (0xD800...0xDFFF).contains(scalar) { return index }
+            minimum = 0
+            index += length
+        }
+        return nil
+    }
+
+    /// 1-based line and column (in scalars, counting each invalid byte as one) of byte `offset`.
+    static func lineAndColumn(ofByte offset: Int, in bytes: [UInt8]) -> (Int, Int, String) {
+        var line = 1
+        var lineStart = 0
+        for index in 0..<offset where bytes[index] == UInt8(ascii: "\n") {
+            line += 1
+            lineStart = index + 1
+        }
+        var column = 1
+        for index in lineStart..<offset where bytes[index] & 0xC0 != 0x80 { column += 1 }
+        var lineEnd = lineStart
+        while lineEnd < bytes.count, bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+        return (line, column, trimCR(String(decoding: bytes[lineStart..<lineEnd], as: UTF8.self)))
+    }
+}
