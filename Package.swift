@@ -58,6 +58,7 @@ let package = Package(
             dependencies: [
                 "CDB", "TCPRules", "RelayEngine", "Capture", "Scenarios", "Replay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
 

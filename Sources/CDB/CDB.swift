@@ -17,6 +17,9 @@
 /// out-of-bounds read or an endless probe loop.
 ///
 /// `CDB` is a cheap-to-copy value; copies share the mapping, which is released with the last copy.
+/// Like every cdb reader, it relies on the file not being truncated in place while it is open:
+/// cdb writers (this one, cdbmake, tcprules) replace a database by renaming a new file over it,
+/// which leaves open mappings of the old one intact.
 public struct CDB: Sendable {
     let storage: _CDBStorage
     /// Where the records end and the hash tables begin (the smallest table position).

@@ -6,9 +6,9 @@ public enum CDBHash {
     public static let seed: UInt32 = 5381
 
     /// Hashes `bytes` the way every cdb writer and reader does.
-    
+    @inlinable
     public static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        var h = seed
+        var h: UInt32 = 5381  // `seed`, spelled out so the loop needs no global access
         for byte in bytes {
             h = ((h &<< 5) &+ h) ^ UInt32(byte)
         }
@@ -16,9 +16,9 @@ public enum CDBHash {
     }
 
     /// Hashes any byte collection.
-    
+    @inlinable
     public static func hash(_ bytes: some Sequence<UInt8>) -> UInt32 {
-        var h = seed
+        var h: UInt32 = 5381  // `seed`, spelled out so the loop needs no global access
         for byte in bytes {
             h = ((h &<< 5) &+ h) ^ UInt32(byte)
         }

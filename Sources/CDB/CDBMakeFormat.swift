@@ -44,6 +44,10 @@ public struct CDBMakeParser: Sendable {
         CDBError(.badFormat(line: line, message: message), path: name, offset: offset)
     }
 
+    private static func bytes(_ count: UInt32) -> String {
+        count == 1 ? "1 byte" : "\(count) bytes"
+    }
+
     private static func describe(_ byte: UInt8) -> String {
         if byte >= 0x21 && byte < 0x7f { return "'\(Character(Unicode.Scalar(byte)))'" }
         switch byte {
@@ -91,7 +95,7 @@ public struct CDBMakeParser: Sendable {
                 } else if byte >= 0x30 && byte <= 0x39 {
                     let current = isKey ? keyLength : dataLength
                     if current > 429_496_720 {
-                        throw error("\(isKey ? "key" : "data") length too large")
+                        throw error("\(isKey ? "key" : "data") length too large (cdbmake accepts at most 4294967209)")
                     }
                     let next = current * 10 + UInt32(byte - 0x30)
                     if isKey { keyLength = next } else { dataLength = next }
@@ -111,12 +115,12 @@ public struct CDBMakeParser: Sendable {
                 continue
             case .arrow1:
                 guard byte == UInt8(ascii: "-") else {
-                    throw error("expected '->' after a key of \(keyLength) bytes, found \(Self.describe(byte))")
+                    throw error("expected '->' after a key of \(Self.bytes(keyLength)), found \(Self.describe(byte))")
                 }
                 state = .arrow2
             case .arrow2:
                 guard byte == UInt8(ascii: ">") else {
-                    throw error("expected '->' after a key of \(keyLength) bytes, found '-' then \(Self.describe(byte))")
+                    throw error("expected '->' after a key of \(Self.bytes(keyLength)), found '-' then \(Self.describe(byte))")
                 }
                 state = dataLength == 0 ? .newline : .data
             case .data:
@@ -130,7 +134,7 @@ public struct CDBMakeParser: Sendable {
                 continue
             case .newline:
                 guard byte == 0x0a else {
-                    throw error("expected a newline after \(dataLength) bytes of data, found \(Self.describe(byte))")
+                    throw error("expected a newline after \(Self.bytes(dataLength)) of data, found \(Self.describe(byte))")
                 }
                 try record(key, data)
                 recordCount += 1

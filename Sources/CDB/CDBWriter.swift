@@ -31,12 +31,14 @@ public final class CDBWriter {
     ///
     /// - Parameters:
     ///   - path: the final file name.
-    ///   - temporaryPath: where to write until finished (default: `path` + `.tmp` + process id).
+    ///   - temporaryPath: where to write until finished (default: `path` + `.tmp` + the process id
+    ///     and a random number, in the same folder so the final rename is atomic).
     ///   - maximumSize: the size limit (the format's 4 GiB by default; lower it to test the limit).
     public init(path: String, temporaryPath: String? = nil, maximumSize: UInt64 = CDBWriter.formatLimit)
         throws(CDBError)
     {
-        let temporary = temporaryPath ?? "\(path).tmp\(_CDBOutputFile.processID())"
+        let temporary =
+            temporaryPath ?? "\(path).tmp\(_CDBOutputFile.processID()).\(UInt32.random(in: 0...UInt32.max))"
         let file = try _CDBOutputFile(temporaryPath: temporary, finalPath: path)
         try [UInt8](repeating: 0, count: 2048).withCDBBytes { (raw) throws(CDBError) in try file.write(raw) }
         self.output = .file(file)
@@ -67,12 +69,10 @@ public final class CDBWriter {
             fail()
             throw CDBError(.tooLarge(size: projected), path: name, offset: position)
         }
-        var header = [UInt8]()
-        header.reserveCapacity(8)
-        CDBWriter.appendUInt32(UInt32(key.count), to: &header)
-        CDBWriter.appendUInt32(UInt32(data.count), to: &header)
+        // The record header: key length and data length, little-endian.
+        var lengths = (UInt32(key.count).littleEndian, UInt32(data.count).littleEndian)
         do {
-            try header.withCDBBytes { (raw) throws(CDBError) in try emit(raw) }
+            try Swift.withUnsafeBytes(of: &lengths) { (raw) throws(CDBError) in try emit(raw) }
             try emit(key)
             try emit(data)
         } catch {
@@ -85,17 +85,32 @@ public final class CDBWriter {
     }
 
     /// Appends a record.
+    @inlinable
     public func add(key: some Sequence<UInt8>, data: some Sequence<UInt8>) throws(CDBError) {
+        let added = key.withContiguousStorageIfAvailable { k in
+            data.withContiguousStorageIfAvailable { d in
+                Result { () throws(CDBError) in
+                    try add(key: UnsafeRawBufferPointer(k), data: UnsafeRawBufferPointer(d))
+                }
+            }
+        }
+        if let added, let result = added {
+            return try result.get()
+        }
         let keyBytes = Array(key)
         let dataBytes = Array(data)
-        try keyBytes.withCDBBytes { (k) throws(CDBError) in
-            try dataBytes.withCDBBytes { (d) throws(CDBError) in try add(key: k, data: d) }
+        try keyBytes.withUnsafeBufferPointer { (k) throws(CDBError) in
+            try dataBytes.withUnsafeBufferPointer { (d) throws(CDBError) in
+                try add(key: UnsafeRawBufferPointer(k), data: UnsafeRawBufferPointer(d))
+            }
         }
     }
 
     /// Appends a record whose key and data are the UTF-8 bytes of two strings.
     public func add(key: String, data: String) throws(CDBError) {
-        try add(key: Array(key.utf8), data: Array(data.utf8))
+        try key.withCDBBytes { (k) throws(CDBError) in
+            try data.withCDBBytes { (d) throws(CDBError) in try add(key: k, data: d) }
+        }
     }
 
     private func emit(_ bytes: UnsafeRawBufferPointer) throws(CDBError) {
@@ -109,13 +124,22 @@ public final class CDBWriter {
         }
     }
 
+    /// Abandons the database: removes the temporary file and leaves the destination untouched.
+    /// Later calls to `add(key:data:)` or ``finish()`` throw.
+    public func cancel() {
+        fail()
+    }
+
     private func fail() {
         if case .file(let file) = output { file.discard() }
         output = .closed
     }
 
-    /// Builds the 256 hash tables and the header: `(header, tables)`.
-    private func buildTables() throws(CDBError) -> (header: [UInt8], tables: [UInt8]) {
+    /// Builds the 256 hash tables, passing each table's bytes to `emit` in file order, and
+    /// returns the 2048-byte header. Only one table is held in memory at a time.
+    private func writeTables(_ emit: (UnsafeRawBufferPointer) throws(CDBError) -> Void) throws(CDBError)
+        -> [UInt8]
+    {
         let total = hashes.count
         let end = position + 16 * UInt64(total)
         if end > maximumSize {
@@ -139,38 +163,34 @@ public final class CDBWriter {
         }
         var header = [UInt8]()
         header.reserveCapacity(2048)
-        var tables = [UInt8]()
-        tables.reserveCapacity(16 * total)
         var tablePosition = position
-        var slotHashes: [UInt32] = []
-        var slotPositions: [UInt32] = []
+        // One table: `slots` pairs of (hash, position), little-endian, position 0 = empty.
+        var slotWords: [UInt32] = []
+        slotWords.reserveCapacity(2 * 2 * (counts.max() ?? 0))
         for table in 0..<256 {
             let slots = counts[table] * 2
             CDBWriter.appendUInt32(UInt32(tablePosition), to: &header)
             CDBWriter.appendUInt32(UInt32(slots), to: &header)
             if slots == 0 { continue }
-            slotHashes.removeAll(keepingCapacity: true)
-            slotPositions.removeAll(keepingCapacity: true)
-            slotHashes.append(contentsOf: repeatElement(0, count: slots))
-            slotPositions.append(contentsOf: repeatElement(0, count: slots))
+            slotWords.removeAll(keepingCapacity: true)
+            slotWords.append(contentsOf: repeatElement(0, count: 2 * slots))
             for entry in starts[table]..<(starts[table] + counts[table]) {
                 let index = bucketed[entry]
                 let h = hashes[index]
                 var slot = Int(h >> 8) % slots
-                while slotPositions[slot] != 0 {
+                while slotWords[2 * slot + 1] != 0 {
                     slot += 1
                     if slot == slots { slot = 0 }
                 }
-                slotHashes[slot] = h
-                slotPositions[slot] = positions[index]
+                slotWords[2 * slot] = h.littleEndian
+                slotWords[2 * slot + 1] = positions[index].littleEndian
             }
-            for slot in 0..<slots {
-                CDBWriter.appendUInt32(slotHashes[slot], to: &tables)
-                CDBWriter.appendUInt32(slotPositions[slot], to: &tables)
+            try slotWords.withUnsafeBufferPointer { (words) throws(CDBError) in
+                try emit(UnsafeRawBufferPointer(words))
             }
             tablePosition += UInt64(slots) * 8
         }
-        return (header, tables)
+        return header
     }
 
     /// Writes the hash tables and header, then renames the temporary file into place.
@@ -181,8 +201,7 @@ public final class CDBWriter {
             throw CDBError(.writerClosed, path: name)
         }
         do {
-            let (header, tables) = try buildTables()
-            try tables.withCDBBytes { (raw) throws(CDBError) in try file.write(raw) }
+            let header = try writeTables { (raw) throws(CDBError) in try file.write(raw) }
             try file.write(header, at: 0)
             try file.commit()
             output = .closed
@@ -198,9 +217,9 @@ public final class CDBWriter {
             throw CDBError(.writerClosed, path: name)
         }
         output = .closed
-        let (header, tables) = try buildTables()
+        buffer.reserveCapacity(buffer.count + 16 * hashes.count)
+        let header = try writeTables { (raw) throws(CDBError) in buffer.append(contentsOf: raw) }
         buffer.replaceSubrange(0..<2048, with: header)
-        buffer.append(contentsOf: tables)
         return buffer
     }
 

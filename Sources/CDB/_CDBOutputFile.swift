@@ -44,9 +44,10 @@ final class _CDBOutputFile {
 
     func flush() throws(CDBError) {
         if buffer.isEmpty { return }
-        let pending = buffer
+        try buffer.withUnsafeBufferPointer { (pending) throws(CDBError) in
+            try writeAll(UnsafeRawBufferPointer(pending))
+        }
         buffer.removeAll(keepingCapacity: true)
-        try pending.withCDBBytes { (raw) throws(CDBError) in try writeAll(raw) }
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws(CDBError) {

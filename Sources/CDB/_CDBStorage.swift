@@ -62,11 +62,49 @@ final class _CDBStorage: @unchecked Sendable {
         UInt32(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
-    /// Whether `count` bytes at `offset` equal `key`; the caller guarantees the range is inside.
+    /// The little-endian 64-bit integer at `offset` (a slot: hash, then position; or a record's
+    /// key and data lengths); the caller guarantees `offset + 8 <= count`.
+    @inline(__always)
+    func uint64(at offset: Int) -> UInt64 {
+        UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
+
+    /// Whether `key.count` bytes at `offset` equal `key`; the caller guarantees the range is inside.
+    ///
+    /// Short keys (domain names, IP addresses) are compared in place with 8- or 4-byte loads that
+    /// stay inside both ranges (the last load overlaps the previous one); long keys use memcmp.
     @inline(__always)
     func bytesEqual(at offset: Int, _ key: UnsafeRawBufferPointer) -> Bool {
+        let count = key.count
         guard let keyBase = key.baseAddress else { return true }
-        return memcmp(base + offset, keyBase, key.count) == 0
+        let stored = base + offset
+        if count > 32 {
+            return memcmp(stored, keyBase, count) == 0
+        }
+        if count >= 8 {
+            var index = 0
+            while index + 8 <= count {
+                if stored.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                    != keyBase.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                {
+                    return false
+                }
+                index += 8
+            }
+            return index == count
+                || stored.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+                    == keyBase.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+        }
+        if count >= 4 {
+            return stored.loadUnaligned(as: UInt32.self) == keyBase.loadUnaligned(as: UInt32.self)
+                && stored.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
+                    == keyBase.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
+        }
+        for index in 0..<count
+        where stored.load(fromByteOffset: index, as: UInt8.self) != keyBase.load(fromByteOffset: index, as: UInt8.self) {
+            return false
+        }
+        return true
     }
 
     /// A view of `count` bytes at `offset`; the caller guarantees the range is inside.

@@ -9,22 +9,8 @@ struct CDBDifferentialTests {
     static let haveCdbmake = TestSupport.has("cdbmake")
     static let haveTinycdb = TestSupport.has("cdb")
 
-    /// Random records: binary keys, duplicates, empty keys and values.
     static func randomRecords(count: Int, seed: UInt64) -> [([UInt8], [UInt8])] {
-        var rng = SplitMix64(seed: seed)
-        var records: [([UInt8], [UInt8])] = []
-        records.reserveCapacity(count)
-        for index in 0..<count {
-            let keyLength = Int.random(in: 0...24, using: &rng)
-            let dataLength = Int.random(in: 0...40, using: &rng)
-            var key = (0..<keyLength).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            if index > 0 && Int.random(in: 0..<10, using: &rng) == 0 {
-                key = records[Int.random(in: 0..<index, using: &rng)].0  // a duplicate key
-            }
-            let data = (0..<dataLength).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            records.append((key, data))
-        }
-        return records
+        CDBImage.randomRecords(count: count, seed: seed)
     }
 
     @Test("cdbmake output equals ours", .enabled(if: haveCdbmake, "cdbmake (Debian freecdb) is not installed"),
@@ -64,12 +50,26 @@ struct CDBDifferentialTests {
         let all = try cdb.allRecords()
         #expect(all.map { $0.key.bytes } == records.map { $0.0 })
         #expect(all.map { $0.data.bytes } == records.map { $0.1 })
-        for (index, (key, _)) in records.enumerated() {
-            let expected = records.enumerated().filter { $0.element.0 == key }.map { $0.element.1 }
+        var expected: [[UInt8]: [[UInt8]]] = [:]
+        for (key, data) in records { expected[key, default: []].append(data) }
+        for (index, (key, values)) in expected.enumerated() {
             if index % 50 == 0 {
-                #expect(try cdb.all(key).map(\.bytes) == expected)
+                #expect(try cdb.all(key).map(\.bytes) == values)
             }
-            #expect(try cdb.first(key)?.bytes == expected.first)
+            #expect(try cdb.first(key)?.bytes == values.first)
         }
+    }
+
+    @Test("records print exactly as cdbdump prints them", .enabled(if: TestSupport.has("cdbmake", "cdbdump"), "cdbmake/cdbdump (Debian freecdb) are not installed"))
+    func dumpMatchesCdbdump() throws {
+        let records = Self.randomRecords(count: 3000, seed: 8)
+        let dir = try TestSupport.temporaryDirectory("cdbdump")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try TestSupport.run("cdbmake", ["\(dir)/c.cdb", "\(dir)/c.tmp"], input: CDBMakeFormat.format(records))
+        let theirs = try TestSupport.run("sh", ["-c", "cdbdump < \"$0\"", "\(dir)/c.cdb"])
+        #expect(theirs.status == 0)
+        let cdb = try CDB(contentsOf: "\(dir)/c.cdb")
+        let ours = CDBMakeFormat.format(try cdb.allRecords().map { ($0.key.bytes, $0.data.bytes) })
+        #expect(ours == theirs.stdout)
     }
 }

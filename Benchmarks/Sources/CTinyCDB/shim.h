@@ -1,0 +1,2 @@
+// tinycdb's public API (cdb_init, cdb_find, cdb_free), from libcdb-dev.
+#include <cdb.h>
