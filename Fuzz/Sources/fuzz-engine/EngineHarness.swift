@@ -5,7 +5,10 @@
 // chunks drawn from the input.
 //
 // Properties: the chunking changes nothing (output, exchanges, envelopes, ending, exit status),
-// as with the real programs; replies are CRLF-terminated lines.
+// as with the real programs; replies are CRLF-terminated lines; with the smallest limits
+// (RelayLimits: 1024-byte lines, 100-byte messages) every step answers as without them until
+// the first one whose cut could matter (flagged `affectsOutcome`), and the kept message bodies
+// are prefixes of the real ones.
 //
 // Input: configuration byte, client byte, chunk seed byte, then the client's bytes.
 
@@ -105,6 +108,38 @@ public func testOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     var sizes = FuzzInput([seed, seed &* 31, seed ^ 0xA5] + bytes.suffix(24))
     let chunked = drive(configuration, client, sizes.chunks(of: bytes, maxChunk: 9))
     fuzzCheck(whole == chunked, "the chunking changes the session")
+    var small = configuration
+    small.limits = RelayLimits(maxLineLength: RelayLimits.minimumLineLength, maxMessageBytes: 100)
+    let limited = drive(small, client, sizes.chunks(of: bytes, maxChunk: 700))
+    fuzzCheck(limited.exchanges.count == whole.exchanges.count || limited.exchanges.contains { $0.truncation?.affectsOutcome == true },
+        "the limits change the number of steps")
+    var exact = true
+    for (full, cut) in zip(whole.exchanges, limited.exchanges) {
+        if cut.truncation?.affectsOutcome == true {
+            exact = false
+            break
+        }
+        fuzzCheck(full.reply == cut.reply, "a limit changes a reply: \(String(decoding: full.reply, as: UTF8.self)) vs \(String(decoding: cut.reply, as: UTF8.self))")
+        fuzzCheck(full.decision == cut.decision && full.closedAfter == cut.closedAfter && full.kind == cut.kind,
+            "a limit changes a decision")
+        fuzzCheck(full.truncation == nil, "a truncation without a limit")
+        if let truncation = cut.truncation {
+            fuzzCheck(truncation.totalBytes == full.clientBytes.count, "truncation counts \(truncation.totalBytes) of \(full.clientBytes.count) bytes")
+            fuzzCheck(cut.clientBytes.count <= RelayLimits.minimumLineLength + 2 || truncation.limit == .messageBytes, "kept more than the limit")
+        } else {
+            fuzzCheck(full.clientBytes == cut.clientBytes, "client bytes differ without a truncation")
+        }
+    }
+    if exact {
+        fuzzCheck(whole.output == limited.output && whole.ending == limited.ending && whole.exitStatus == limited.exitStatus,
+            "a limit changes the session's output or ending")
+        fuzzCheck(whole.envelopes.count == limited.envelopes.count, "a limit changes the messages queued")
+        for (full, cut) in zip(whole.envelopes, limited.envelopes) {
+            fuzzCheck(full.sender == cut.sender && full.recipients == cut.recipients && full.receivedLine == cut.receivedLine
+                && full.qp == cut.qp && full.bodyBytes == cut.bodyBytes && full.body.starts(with: cut.body)
+                && cut.body.count == min(100, full.body.count), "a limit changes a queued message")
+        }
+    }
     for exchange in whole.exchanges where !exchange.reply.isEmpty {
         fuzzCheck(exchange.reply.count >= 2 && exchange.reply.suffix(2) == [13, 10], "a reply does not end with CRLF")
         _ = exchange.decision?.description
