@@ -10,7 +10,8 @@
 # (corpus-work/HARNESS, not committed), uses one process on one core, and stops at the first
 # crash, leak, timeout (10 s for one input) or out-of-memory (2 GB), writing the input to
 # corpus-work/HARNESS/artifacts/. The exit status is non-zero when any run found something.
-# Environment: FUZZ_ARGS adds libFuzzer options (e.g. FUZZ_ARGS=-runs=1000).
+# Environment: FUZZ_ARGS adds libFuzzer options (e.g. FUZZ_ARGS=-runs=1000); FUZZ_SKIP_BUILD=1
+# runs the harnesses already built.
 set -e
 # The Swift runtime's crash backtracer would get in the way of libFuzzer's and ASan's reports.
 export SWIFT_BACKTRACE=enable=no
@@ -20,6 +21,7 @@ HARNESSES="cdb-reader cdbmake tcprules scenario capture reassembly dialogue engi
 BUILD_PATH=.build-fuzz
 
 build() {
+    [ "${FUZZ_SKIP_BUILD:-0}" = 1 ] && return 0
     # -assert-config Debug keeps assert() checks in the optimized build (the packet decoder's
     # bounds asserts); C code (libyaml in Yams) is instrumented too.
     swift build -c release --build-path "$BUILD_PATH" \
@@ -36,7 +38,7 @@ options_for() {
         capture) echo "-max_len=16384" ;;
         reassembly) echo "-max_len=4096 -dict=Dictionaries/smtp.dict" ;;
         dialogue) echo "-max_len=4096 -dict=Dictionaries/smtp.dict" ;;
-        engine) echo "-max_len=4096 -dict=Dictionaries/smtp.dict" ;;
+        engine) echo "-max_len=8192 -dict=Dictionaries/smtp.dict" ;;
         *) echo "unknown harness: $1 (one of: $HARNESSES)" >&2; exit 2 ;;
     esac
 }
@@ -75,7 +77,7 @@ case "${1:-}" in
         if [ -n "$failed" ]; then echo "fuzzing found problems in:$failed" >&2; exit 1; fi
         ;;
     "" | -h | --help)
-        sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
     *)

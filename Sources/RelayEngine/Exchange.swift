@@ -12,7 +12,8 @@ public struct Exchange: Sendable, Hashable {
     public enum Kind: Sendable, Hashable {
         /// The connection opened: the greeting (or nothing, for a tcpserver deny).
         case greeting
-        /// A command line; `verb` is the verb as sent, upper-cased (`""` for an empty line).
+        /// A command line; `verb` is the verb as sent, upper-cased (`""` for an empty line; only
+        /// its kept part for a line longer than ``RelayLimits/maxLineLength``).
         case command(verb: String)
         /// The message after `354`, up to and including the final `.` line.
         case messageBody

@@ -86,6 +86,9 @@ public struct RelaySession: Sendable {
     var pendingLine: [UInt8] = []
     var pendingDropped = 0
     var pendingLastByte: UInt8 = 0
+    /// Dropped bytes before the first NUL among them (qmail-smtpd reads the line as a C string).
+    var pendingDroppedBeforeNUL = 0
+    var pendingDroppedNUL = false
     /// The message being received (its kept part) and the bytes not kept.
     var pendingBody: [UInt8] = []
     var pendingBodyDropped = 0
@@ -368,13 +371,16 @@ public struct RelaySession: Sendable {
             }
             index += newline + 1
             if pendingLine.isEmpty, pendingDropped == 0, newline <= limits.maxLineLength {
-                output += handleLine(Array(UnsafeBufferPointer(rebasing: rest[...newline])), truncation: nil, lineEnd: 1)
+                output += handleLine(Array(UnsafeBufferPointer(rebasing: rest[...newline])), truncation: nil, lineEnd: 1, argumentNotKept: 0)
                 continue
             }
             appendPending(UnsafeBufferPointer(rebasing: rest[..<newline]), limit: limits.maxLineLength)
             var line = pendingLine
             var truncation: Truncation? = nil
             let lineEnd = pendingLastByte == Bytes.cr ? 2 : 1
+            // The argument's bytes not kept, up to a NUL (a C string ends there) or the line end.
+            let argumentNotKept =
+                pendingLine.contains(0) ? 0 : (pendingDroppedNUL ? pendingDroppedBeforeNUL : pendingDropped - (lineEnd - 1))
             if pendingDropped > 0 {
                 // The kept part, then the line end as sent (a CR right before the LF, if any).
                 if pendingLastByte == Bytes.cr { line.append(Bytes.cr) }
@@ -385,7 +391,9 @@ public struct RelaySession: Sendable {
             line.append(Bytes.lf)
             pendingLine = []
             pendingDropped = 0
-            output += handleLine(line, truncation: truncation, lineEnd: lineEnd)
+            pendingDroppedBeforeNUL = 0
+            pendingDroppedNUL = false
+            output += handleLine(line, truncation: truncation, lineEnd: lineEnd, argumentNotKept: argumentNotKept)
         }
     }
 
@@ -394,12 +402,24 @@ public struct RelaySession: Sendable {
         guard let last = bytes.last else { return }
         let room = max(0, limit - pendingLine.count)
         if room > 0 { pendingLine.append(contentsOf: UnsafeBufferPointer(rebasing: bytes.prefix(room))) }
-        pendingDropped += bytes.count - min(bytes.count, room)
+        if bytes.count > room {
+            let dropped = UnsafeBufferPointer(rebasing: bytes[room...])
+            pendingDropped += dropped.count
+            if !pendingDroppedNUL {
+                if let nul = _ByteScan.firstIndex(of: 0, in: dropped) {
+                    pendingDroppedBeforeNUL += nul
+                    pendingDroppedNUL = true
+                } else {
+                    pendingDroppedBeforeNUL += dropped.count
+                }
+            }
+        }
         pendingLastByte = last
     }
 
-    /// Handles a complete line; `lineEnd` is the length of its CRLF or LF (for messages).
-    private mutating func handleLine(_ line: [UInt8], truncation: Truncation?, lineEnd: Int) -> [UInt8] {
+    /// Handles a complete line; `lineEnd` is the length of its CRLF or LF, `argumentNotKept` the
+    /// bytes of its argument (as qmail-smtpd reads it) beyond the kept part.
+    private mutating func handleLine(_ line: [UInt8], truncation: Truncation?, lineEnd: Int, argumentNotKept: Int) -> [UInt8] {
         if let rbl {
             // rblsmtpd answers by the verb alone.
             let result = rbl.line(line[...])
@@ -419,6 +439,14 @@ public struct RelaySession: Sendable {
         if let truncation, truncation.affectsOutcome {
             let kept = truncation.totalBytes - truncation.droppedBytes - 1
             result.decision?.reasons.append(Fact(.lineNotKept(length: truncation.totalBytes - lineEnd, kept: kept)))
+        } else if truncation != nil, var decision = result.decision {
+            // A fact that measured the cut argument measures the whole one.
+            for index in decision.reasons.indices {
+                if case .addressTooLong(let length) = decision.reasons[index].kind {
+                    decision.reasons[index].kind = .addressTooLong(length: length + argumentNotKept)
+                }
+            }
+            result.decision = decision
         }
         return apply(result, kind: kind, stage: .qmailSMTPD, client: line, decisionOverride: nil, truncation: truncation)
     }
@@ -475,6 +503,8 @@ public struct RelaySession: Sendable {
         exitStatus = status
         pendingLine = []
         pendingDropped = 0
+        pendingDroppedBeforeNUL = 0
+        pendingDroppedNUL = false
         pendingBody = []
         pendingBodyDropped = 0
     }
