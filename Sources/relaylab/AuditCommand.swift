@@ -35,7 +35,8 @@ extension RelayLab {
         @Option(help: ArgumentHelp("Report format: human or json (one JSON object).", valueName: "human|json"))
         var format: String = "human"
 
-        func validate() throws {
+        /// Checks the arguments (in run(), not validate(): ArgumentParser validates for --help too).
+        func checkArguments() throws {
             do {
                 try configurationFlags.check()
                 if Format(rawValue: format) == nil { throw ValidationError("--format must be human or json (got \"\(format)\")") }
@@ -47,6 +48,7 @@ extension RelayLab {
         }
 
         func run() throws {
+            try checkArguments()
             let report: AuditReport
             do {
                 let listeners = try configurationFlags.listeners()

@@ -63,7 +63,8 @@ extension RelayLab {
         @Option(help: ArgumentHelp("Threads replaying captured connections (default: one per processor).", valueName: "N"))
         var threads: Int?
 
-        func validate() throws {
+        /// Checks the arguments (in run(), not validate(): ArgumentParser validates for --help too).
+        func checkArguments() throws {
             do {
                 if inputs.isEmpty { throw ValidationError("give at least one capture or scenario file") }
                 if Format(rawValue: format) == nil {
@@ -88,7 +89,13 @@ extension RelayLab {
                     do {
                         try ReplayConfigurationFlags.parse(side.arguments).check()
                     } catch let error as ValidationError {
-                        throw ValidationError("\(name): " + error.message.replacingOccurrences(of: "--", with: "--\(name)-"))
+                        // Name the side's own flags: --config is --baseline, --control is --baseline-control.
+                        let message = error.message.replacingOccurrences(of: "--config", with: "\u{0}")
+                            .replacingOccurrences(of: "--no-", with: "--no-\(name)-")
+                            .replacingOccurrences(of: "--", with: "--\(name)-")
+                            .replacingOccurrences(of: "--no-\(name)-\(name)-", with: "--no-\(name)-")
+                            .replacingOccurrences(of: "\u{0}", with: "--\(name)")
+                        throw ValidationError("\(name): " + message)
                     }
                 }
             } catch let error as ValidationError {
@@ -98,6 +105,7 @@ extension RelayLab {
         }
 
         func run() throws {
+            try checkArguments()
             let output = _Output()
             var revisions: [CompareRevision] = []
             func fail(_ message: String) -> ExitCode {
@@ -107,6 +115,7 @@ extension RelayLab {
             }
             // The two sides' settings; a git revision side reads its files from the revision.
             var sides: [CompareSideValues] = [baselineFlags.values, candidateFlags.values]
+            var headings = sides.map(\.summary)
             let sideListeners: [ReplayListeners]
             let captures: [String]
             let scenarios: [String]
@@ -118,6 +127,7 @@ extension RelayLab {
                     revisions.append(revision)
                     var values = sides[index].isEmpty ? sides[1 - index] : sides[index]
                     values.rev = nil
+                    headings[index] = "\(rev): " + values.summary
                     values = try values.mappingPaths(revision.map)
                     values.rev = rev
                     sides[index] = values
@@ -167,7 +177,7 @@ extension RelayLab {
                 let colour = HumanReportWriter.usesColour(
                     isTerminal: isatty(STDOUT_FILENO) == 1, environment: ProcessInfo.processInfo.environment)
                 let report = CompareHumanReport(colour: colour).render(
-                    summary, inputs: inputs, baseline: sides[0].summary, candidate: sides[1].summary, warnings: warnings)
+                    summary, inputs: inputs, baseline: headings[0], candidate: headings[1], warnings: warnings)
                 output.write(label(report))
             case .json:
                 for warning in warnings {

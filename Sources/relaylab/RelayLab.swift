@@ -6,7 +6,7 @@ struct RelayLab: ParsableCommand {
         commandName: "relaylab",
         abstract: "Replay SMTP traffic through a byte-exact simulation of qmail's relay chain.",
         version: "0.1.0",
-        subcommands: [Rules.self, Session.self, Check.self, Replay.self, Compare.self, Audit.self, Cdb.self, Bench.self]
+        subcommands: [Rules.self, Session.self, Check.self, Replay.self, Extract.self, Compare.self, Audit.self, Cdb.self, Bench.self]
     )
 
     /// ArgumentParser's `main()`, except that usage errors exit 2 (DEVELOPERS.md: 2 = usage,

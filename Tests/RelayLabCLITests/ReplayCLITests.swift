@@ -68,6 +68,17 @@ struct ReplayCLITests {
         #expect((summary["skipped_reasons"] as? [String: Int])?.keys.first?.hasPrefix("no listener for 192.0.2.25:587 in ") == true)
     }
 
+    @Test func filterAndPortsSelectTheConnections() throws {
+        let port25 = try relaylab(
+            ["replay", auth + "/auth.pcap", "--config", auth + "/relaylab.yaml", "--ptr", auth + "/ptr.txt", "--filter", "tcp port 25",
+             "--format", "json"])
+        #expect(port25.status == 0, "\(port25.stderrText)")
+        #expect(port25.stdoutText.split(separator: "\n").last?.hasPrefix("{\"type\":\"summary\",\"connections\":11,") == true)
+        // Port 587 is not an SMTP port unless a listener or --port says so.
+        let only25 = try relaylab(["replay", auth + "/auth.pcap", "--run", auth + "/run.smtp", "--port", "25", "--ptr", auth + "/ptr.txt"])
+        #expect(only25.status == 0 && only25.stdoutText.hasPrefix("relaylab replay: 11 connections in"))
+    }
+
     @Test func junitReportIsWritten() throws {
         let folder = try TestSupport.temporaryDirectory("replay-cli")
         let result = try relaylab(["replay", relay + "/relay-sll2.pcap", "--junit", folder + "/junit.xml"] + relayFlags)
@@ -130,5 +141,28 @@ struct ReplayCLITests {
     @Test func progressIsQuietWhenStandardErrorIsNotATerminal() throws {
         let result = try relaylab(["replay", relay + "/relay.pcap"] + relayFlags)
         #expect(result.stderrText.isEmpty)
+    }
+
+    @Test func extractedScenarioPassesCheck() throws {
+        let folder = try TestSupport.temporaryDirectory("extract-cli")
+        let output = folder + "/auth.yaml"
+        let extract = try relaylab(
+            ["extract", auth + "/auth.pcap", "--config", auth + "/relaylab.yaml", "--ptr", auth + "/ptr.txt", "-o", output])
+        #expect(extract.status == 0, "\(extract.stderrText)")
+        #expect(extract.stderrText == "relaylab extract: wrote 17 connections to \(output)\n")
+        let check = try relaylab(["check", output])
+        #expect(check.status == 0, "\(check.stdoutText)")
+        #expect(check.stdoutText.hasSuffix("17 connections: 17 passed, 0 failed (126 steps)\n"))
+        // Against a changed configuration the suite fails: it is a regression test.
+        let flags = try relaylab(
+            ["extract", relay + "/relay.pcap", "-o", folder + "/relay.yaml", "--control", relay + "/control", "--rules",
+             relay + "/tcp.smtp.cdb", "--rblsmtpd", "--ptr", relay + "/ptr.txt"])
+        #expect(flags.status == 0)
+        let text = String(decoding: try TestSupport.read(folder + "/relay.yaml"), as: UTF8.self)
+        try TestSupport.write(text.replacingOccurrences(of: "  rblsmtpd: true\n", with: "  rblsmtpd: false\n"), to: folder + "/changed.yaml")
+        let changed = try relaylab(["check", folder + "/changed.yaml"])
+        #expect(changed.status == 1)
+        let missing = try relaylab(["extract", relay + "/relay.pcap", "--control", relay + "/control"])
+        #expect(missing.status == 2 && missing.stderrText.contains("-o FILE.yaml"))
     }
 }

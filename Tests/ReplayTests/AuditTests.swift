@@ -498,6 +498,80 @@ extension AuditReport {
         #expect(try setup.audit().findings("controls-missing").first?.severity == .error)
     }
 
+    @Test func relayClientByIdentIsProvenWithAnIdentAnswer() throws {
+        var setup = try AuditSetup()
+        defer { setup.cleanUp() }
+        try setup.rules("joe@=ws1.example.net:allow,RELAYCLIENT=\"\"\n:allow\n")
+        let finding = try #require(try setup.audit().findings("relay-by-ident").first)
+        #expect(finding.severity == .warning)
+        let proof = try #require(finding.proof)
+        #expect(proof.identInfo == "joe" && proof.clientName == "ws1.example.net")
+        // Without ident lookups (tcpserver -R) nobody reaches the rule.
+        setup.tcpserver = ["-R"]
+        let unreachable = try #require(try setup.audit().findings("relay-by-ident").first)
+        #expect(unreachable.proof == nil)
+        #expect(unreachable.proofNote == "tcpserver runs with -R, so info@ rules never apply")
+    }
+
+    @Test func rulesFileThatDoesNotExist() throws {
+        let setup = try AuditSetup()
+        defer { setup.cleanUp() }
+        var spec = setup.spec
+        spec.rules = .missing("/nonexistent/tcp.smtp.cdb")
+        let report = try Auditor.audit([AuditTarget(spec: spec)], subject: "missing rules")
+        let finding = try #require(report.findings("rules-missing").first)
+        #expect(finding.severity == .error)
+        #expect(finding.file == "/nonexistent/tcp.smtp.cdb")
+        spec.tcpserver = ["-X"]
+        // With -X tcpserver lets everyone in: still worth an error (no rules apply at all).
+        #expect(try Auditor.audit([AuditTarget(spec: spec)], subject: "x").findings("rules-missing").count == 1)
+        spec.rules = RulesSpec.none
+        #expect(try Auditor.audit([AuditTarget(spec: spec)], subject: "none").findings("rules-missing").isEmpty)
+    }
+
+    @Test func controlFileThatCannotBeRead() throws {
+        let setup = try AuditSetup()
+        defer { setup.cleanUp() }
+        var spec = setup.spec
+        spec.controlFiles["badmailfrom"] = .unreadable(reason: "permission denied")
+        let finding = try #require(try Auditor.audit([AuditTarget(spec: spec)], subject: "x").findings("control-unreadable").first)
+        #expect(finding.severity == .error)
+        #expect(finding.consequence.contains("421"))
+        #expect(try setup.audit().findings("control-unreadable").isEmpty)
+    }
+
+    @Test func damagedMorercpthostsCDB() throws {
+        let setup = try AuditSetup()
+        defer { setup.cleanUp() }
+        try setup.control("morercpthosts.cdb", "not a cdb\n")
+        #expect(try setup.audit().findings("morercpthosts-damaged").first?.severity == .error)
+        try setup.controlCDB("morercpthosts.cdb", keys: ["hosted.example"])
+        #expect(try setup.audit().findings("morercpthosts-damaged").isEmpty)
+    }
+
+    @Test func capitalsInAMorercpthostsCDBKey() throws {
+        let setup = try AuditSetup()
+        defer { setup.cleanUp() }
+        try setup.controlCDB("morercpthosts.cdb", keys: ["Hosted.Example"])
+        #expect(try setup.audit().findings("morercpthosts-uppercase-key").first?.severity == .warning)
+        try setup.controlCDB("morercpthosts.cdb", keys: ["hosted.example"])
+        #expect(try setup.audit().findings("morercpthosts-uppercase-key").isEmpty)
+    }
+
+    @Test func aValidRulesSourceIsNoSyntaxFinding() throws {
+        var setup = try AuditSetup()
+        defer { setup.cleanUp() }
+        try setup.rules("127.:allow,RELAYCLIENT=\"\"\n:allow\n")
+        #expect(try setup.audit().findings("rules-source-invalid").isEmpty)
+    }
+
+    @Test func anAddressInRcpthostsOnlyWhenThereIsOne() throws {
+        let setup = try AuditSetup()
+        defer { setup.cleanUp() }
+        try setup.control("rcpthosts", "example.net\n[192.0.2.25]\n")
+        #expect(try setup.audit().findings("rcpthosts-address").isEmpty)
+    }
+
     // MARK: - The bundled sample and reports
 
     @Test func theBundledRelaySampleHasOnlyItsPartnerHostRule() throws {

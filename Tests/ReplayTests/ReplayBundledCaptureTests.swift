@@ -103,4 +103,29 @@ import Testing
         #expect(summary.connections == summary.compared + summary.unobservableConnections + summary.skipped)
         #expect(summary.counts.compared == 0)
     }
+
+    @Test func reusingTcpserverDecisionsChangesNothing() throws {
+        // Connections from a client seen before start after tcpserver with its cached decision
+        // (unless every detail is kept): counts, differences and divergences must be identical,
+        // with the recorded configuration and with one where many decisions change.
+        let copy = try ReplayFixtures.changedCopy(of: ReplayFixtures.relay) { copy in
+            try ReplayFixtures.edit(copy + "/tcp.smtp") {
+                "198.19.1.13:deny\n" + $0.replacingOccurrences(of: "10.1.:allow,RELAYCLIENT=\"\"", with: "10.1.:allow")
+            }
+            try ReplayFixtures.edit(copy + "/control/badmailfrom") { $0 + "@partner-a.example\n" }
+        }
+        let ptr = try ReplayFixtures.ptr(ReplayFixtures.relay)
+        for spec in [ReplayFixtures.relaySpec(), ReplayFixtures.relaySpec(control: copy + "/control", rules: copy + "/tcp.smtp")] {
+            let files = [ReplayFixtures.relay + "/relay.pcap", ReplayFixtures.relay + "/relay-sll2.pcap"]
+            let cached = try ReplayFixtures.replay(files, listeners: ReplayListeners(single: spec), ptr: ptr)
+            let full = try ReplayFixtures.replay(
+                files, listeners: ReplayListeners(single: spec), ptr: ptr, options: ReplayOptions(keepAllSteps: true))
+            #expect(cached.summary.counts == full.summary.counts)
+            for (one, other) in zip(cached.connections, full.connections) {
+                #expect(one.counts == other.counts, "#\(one.index)")
+                #expect(one.differences == other.differences, "#\(one.index)")
+                #expect(one.divergences == other.divergences, "#\(one.index)")
+            }
+        }
+    }
 }

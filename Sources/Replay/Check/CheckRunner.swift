@@ -50,7 +50,9 @@ public struct CheckRunner: Sendable {
             for file in files { CheckRunner.check(file: file, emit: count) }
             return summary
         }
-        let queue = _OrderedEventQueue(files: files.count)
+        // Workers stay at most 2 × jobs files ahead of the file being reported, so memory holds a
+        // bounded number of files' results, not the whole run's.
+        let queue = _OrderedEventQueue(files: files.count, window: 2 * jobs)
         let workers = min(jobs, files.count)
         DispatchQueue.global().async {
             DispatchQueue.concurrentPerform(iterations: workers) { _ in
@@ -162,16 +164,23 @@ final class _OrderedEventQueue: @unchecked Sendable {
     private var next = 0
     private var buffers: [[CheckEvent]]
     private var done: [Bool]
+    /// The file being reported.
+    private var head = 0
+    /// How far ahead of `head` files may be claimed.
+    private let window: Int
 
-    init(files: Int) {
+    init(files: Int, window: Int) {
         buffers = Array(repeating: [], count: files)
         done = Array(repeating: false, count: files)
+        self.window = max(1, window)
     }
 
-    /// The next file to check, or nil when all are taken.
+    /// The next file to check (waiting while the workers are too far ahead of the report), or
+    /// nil when all are taken.
     func claim() -> Int? {
         condition.lock()
         defer { condition.unlock() }
+        while next < buffers.count && next >= head + window { condition.wait() }
         guard next < buffers.count else { return nil }
         next += 1
         return next - 1
@@ -199,6 +208,10 @@ final class _OrderedEventQueue: @unchecked Sendable {
         while buffers[index].isEmpty && !done[index] { condition.wait() }
         let events = buffers[index]
         buffers[index] = []
+        if done[index] {
+            head = index + 1
+            condition.broadcast()
+        }
         return (events, done[index])
     }
 }

@@ -269,10 +269,15 @@ enum _CompareComparator {
             }
         }
         // A RCPT decision also depends on the rule and the variables it set; a message's size
-        // limit may come from DATABYTES.
+        // limit may come from DATABYTES; MAIL and AUTH depend on SMTPAUTH.
         func context(_ run: _CompareRun) -> [Fact] {
             if isRcpt { return run.ruleFacts }
             if lhs.kind == .message { return run.sizeFacts }
+            if lhs.decision?.subject == .mail || rhs.decision?.subject == .mail || lhs.decision?.subject == .auth
+                || rhs.decision?.subject == .auth
+            {
+                return run.connectionFacts(about: ["SMTPAUTH"])
+            }
             return []
         }
         let leftFacts = lhs.reasons + context(left).filter { !lhs.reasons.contains($0) }
@@ -386,7 +391,10 @@ enum _CompareComparator {
     /// A note for a step only one side was sent (scenario sessions that took different paths).
     static func oneSided(_ step: _CompareRun.Step, sentTo side: CompareSideName, other: _CompareRun) -> String {
         let why: String
-        if other.steps.last(where: \.fed)?.closed ?? false {
+        let closedBefore = other.steps.contains { earlier in
+            earlier.fed && earlier.closed && (earlier.group, earlier.ordinal) < (step.group, step.ordinal)
+        }
+        if closedBefore {
             why = "its server had closed the connection"
         } else {
             switch step.kind {

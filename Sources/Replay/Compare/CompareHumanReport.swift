@@ -157,7 +157,7 @@ public struct CompareHumanReport: Sendable {
             out += "  \(connection.client.description) → \(connection.server.description)"
             if let position = connection.position { out += paint("  (\(connection.suite):\(position.line))", .dim) }
         }
-        if let listener = connection.baselineListener ?? connection.candidateListener {
+        if let listener = connection.baselineListener ?? connection.candidateListener, listener != "default" {
             out += paint("  listener \(listener)", .dim)
         }
         out += "\n"

@@ -75,7 +75,12 @@ public final class CompareRunner {
     private func runCaptures(_ files: [String], onConnection: (ComparedConnection) throws -> Void) throws -> CaptureSummary {
         let reader = CaptureReader(options: captureOptions)
         let queue: _ReplayWorkQueue<Job, ComparedConnection>? =
-            threads > 1 ? _ReplayWorkQueue(workers: threads, capacity: threads * 4) { CompareRunner.compare($0) } : nil
+            threads > 1
+            ? _ReplayWorkQueue(workers: threads, capacity: threads * 4) {
+                let caches = (_ReplayAcceptCache(), _ReplayAcceptCache())
+                return { job in CompareRunner.compare(job, caches: caches) }
+            } : nil
+        let caches = (_ReplayAcceptCache(), _ReplayAcceptCache())
         var batch: [Job] = []
         func deliver(_ results: [ComparedConnection]) throws {
             for result in results { try onConnection(result) }
@@ -96,7 +101,7 @@ public final class CompareRunner {
                         batch.removeAll(keepingCapacity: true)
                     }
                 } else {
-                    try onConnection(CompareRunner.compare(job))
+                    try onConnection(CompareRunner.compare(job, caches: caches))
                 }
             }
             if let queue {
@@ -110,19 +115,32 @@ public final class CompareRunner {
         }
     }
 
-    /// Replays one captured connection through both sides and compares them.
-    private static func compare(_ job: Job) -> ComparedConnection {
+    /// Replays one captured connection through both sides and compares them. Each side keeps
+    /// its own cache of tcpserver's decisions (`relaylab replay`'s shortcut for clients seen
+    /// before); when the two sides differ, both are replayed again in full, so that every
+    /// difference comes with the complete explanation chains.
+    private static func compare(_ job: Job, caches: (_ReplayAcceptCache, _ReplayAcceptCache)?) -> ComparedConnection {
         let replayer = ConnectionReplayer(options: ReplayOptions(keepAllSteps: true))
         let dialogue = job.dialogue
         let suite = dialogue.sourceFile
-        let left = replayer.replay(dialogue, target: job.baseline, clientName: job.clientName, skipReason: job.baselineSkip)
-        let right = replayer.replay(dialogue, target: job.candidate, clientName: job.clientName, skipReason: job.candidateSkip)
-        var connection = ComparedConnection(
-            suite: suite, name: left.name, source: dialogue.source,
-            client: Endpoint(ip: dialogue.client.ip, port: dialogue.client.port, name: job.clientName),
-            server: Endpoint(ip: dialogue.server.ip, port: dialogue.server.port))
-        _CompareComparator.compare(_CompareRun(replayed: left, suite: suite), _CompareRun(replayed: right, suite: suite), into: &connection)
-        return connection
+        func run(_ cached: Bool) -> ComparedConnection {
+            let left = replayer.replay(
+                dialogue, target: job.baseline, clientName: job.clientName, skipReason: job.baselineSkip,
+                cache: cached ? caches?.0 : nil)
+            let right = replayer.replay(
+                dialogue, target: job.candidate, clientName: job.clientName, skipReason: job.candidateSkip,
+                cache: cached ? caches?.1 : nil)
+            var connection = ComparedConnection(
+                suite: suite, name: left.name, source: dialogue.source,
+                client: Endpoint(ip: dialogue.client.ip, port: dialogue.client.port, name: job.clientName),
+                server: Endpoint(ip: dialogue.server.ip, port: dialogue.server.port))
+            _CompareComparator.compare(
+                _CompareRun(replayed: left, suite: suite), _CompareRun(replayed: right, suite: suite), into: &connection)
+            return connection
+        }
+        let quick = run(caches != nil)
+        if caches != nil, quick.hasDifferences || !quick.notes.isEmpty { return run(false) }
+        return quick
     }
 
     // MARK: - Scenarios

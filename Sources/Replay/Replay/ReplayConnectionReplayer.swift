@@ -34,6 +34,14 @@ public struct ConnectionReplayer: Sendable {
     public func replay(
         _ dialogue: Dialogue, target: ReplayTarget?, clientName: String?, skipReason: String? = nil
     ) -> ReplayedConnection {
+        replay(dialogue, target: target, clientName: clientName, skipReason: skipReason, cache: nil)
+    }
+
+    /// See ``replay(_:target:clientName:skipReason:)``; with `cache`, a client's tcpserver
+    /// decision is reused for its next connections (a thread's own cache).
+    func replay(
+        _ dialogue: Dialogue, target: ReplayTarget?, clientName: String?, skipReason: String?, cache: _ReplayAcceptCache?
+    ) -> ReplayedConnection {
         var result = ReplayedConnection(
             index: dialogue.index, client: dialogue.client, server: dialogue.server, clientName: clientName,
             sourceFile: dialogue.sourceFile, sourcePacket: dialogue.sourcePacket, startTime: dialogue.startTime,
@@ -49,8 +57,13 @@ public struct ConnectionReplayer: Sendable {
                 reason: "the capture started after the connection opened: the server's state is unknown")
             return result
         }
-        var run = _DialogueRun(dialogue: dialogue, target: target, clientName: clientName, options: options)
+        var run = _DialogueRun(dialogue: dialogue, target: target, clientName: clientName, options: options, cache: cache)
         run.run()
+        if run.fast, !run.differences.isEmpty || !run.divergences.isEmpty {
+            // The shortcut gives the same replies but shorter explanations: replay it in full.
+            run = _DialogueRun(dialogue: dialogue, target: target, clientName: clientName, options: options, cache: nil)
+            run.run()
+        }
         run.counts.steps = dialogue.steps.count
         result.counts = run.counts
         result.differences = run.differences
@@ -101,7 +114,10 @@ struct _DialogueRun {
     /// See ``closedFrom(_:)``.
     let closedFrom: Int?
 
-    init(dialogue: Dialogue, target: ReplayTarget, clientName: String?, options: ReplayOptions) {
+    /// The session started after tcpserver, with a cached decision (see ``_ReplayAcceptCache``).
+    var fast = false
+
+    init(dialogue: Dialogue, target: ReplayTarget, clientName: String?, options: ReplayOptions, cache: _ReplayAcceptCache?) {
         self.dialogue = dialogue
         self.options = options
         var configuration = target.configuration
@@ -112,7 +128,14 @@ struct _DialogueRun {
         let connection = ClientConnection(
             clientIP: dialogue.client.ip, clientPort: dialogue.client.port, serverIP: dialogue.server.ip,
             serverPort: dialogue.server.port, ptrName: clientName, serverName: target.serverName)
-        session = RelaySession(configuration: configuration, connection: connection)
+        if let cache, !options.keepAllSteps,
+            let environment = cache.environment(for: connection, configuration: configuration, server: dialogue.server)
+        {
+            session = RelaySession(configuration: configuration, childEnvironment: environment)
+            fast = true
+        } else {
+            session = RelaySession(configuration: configuration, connection: connection)
+        }
         lastTime = dialogue.startTime
         records.reserveCapacity(dialogue.steps.count)
         closedFrom = _DialogueRun.closedFrom(dialogue)
@@ -437,14 +460,15 @@ struct _DialogueRun {
         record(.differs, simulated: reply, decision: decision, stage: stage, label: label)
     }
 
-    /// tcpserver's rule and the variables it set, when a MAIL/RCPT decision does not already say
-    /// where RELAYCLIENT came from: they explain why the client is (not) allowed to relay.
+    /// For a recipient decision, tcpserver's rule (and the RELAYCLIENT it set), unless the
+    /// decision already names them: they say why the client may or may not relay.
     func ruleFacts(for decision: Decision?) -> [Fact] {
-        guard let decision, decision.subject == .rcpt || decision.subject == .mail else { return [] }
+        guard let decision, decision.subject == .rcpt else { return [] }
         let own = Set(decision.reasons)
         return session.connectionDecision.tcpserver.reasons.filter { fact in
             switch fact.kind {
-            case .ruleMatched, .noRuleMatched, .ruleSetVariable, .inheritedVariable: !own.contains(fact)
+            case .ruleMatched, .noRuleMatched: !own.contains(fact)
+            case .ruleSetVariable(let name, _), .inheritedVariable(let name, _): name == "RELAYCLIENT" && !own.contains(fact)
             default: false
             }
         }

@@ -157,7 +157,8 @@ public struct ReplayHumanReport: Sendable {
             let kinds = group.changes.sorted { $0.key < $1.key }.map { change, count in
                 "\(ReplayHumanReport.verb(change)) \(plural(count, "recipient"))"
             }
-            out += "  " + paint(group.domain, .bold) + ": would now \(kinds.joined(separator: ", ")) from \(plural(group.clientCount, "client"))\n"
+            let clients = (group.clientsOverflow ? "more than " : "") + plural(group.clientCount, "client")
+            out += "  " + paint(group.domain, .bold) + ": would now \(kinds.joined(separator: ", ")) from \(clients)\n"
             for example in group.examples {
                 let difference = example.difference
                 out += "    #\(example.connection) \(example.client)  \(difference.subject): "

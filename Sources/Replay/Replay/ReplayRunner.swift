@@ -77,10 +77,15 @@ public final class ReplayRunner {
         let reader = CaptureReader(options: captureOptions)
         let queue: _ReplayWorkQueue<Job, ReplayedConnection>? =
             threads > 1
-            ? _ReplayWorkQueue(workers: threads, capacity: threads * 4) { job in
-                replayer.replay(job.dialogue, target: job.target, clientName: job.clientName, skipReason: job.skipReason)
+            ? _ReplayWorkQueue(workers: threads, capacity: threads * 4) {
+                let cache = _ReplayAcceptCache()
+                return { job in
+                    replayer.replay(
+                        job.dialogue, target: job.target, clientName: job.clientName, skipReason: job.skipReason, cache: cache)
+                }
             }
             : nil
+        let cache = _ReplayAcceptCache()
         func deliver(_ results: [ReplayedConnection]) throws {
             for result in results { try onConnection(result) }
             delivered += results.count
@@ -108,7 +113,9 @@ public final class ReplayRunner {
                     }
                 } else {
                     try deliver([
-                        replayer.replay(job.dialogue, target: job.target, clientName: job.clientName, skipReason: job.skipReason)
+                        replayer.replay(
+                            job.dialogue, target: job.target, clientName: job.clientName, skipReason: job.skipReason,
+                            cache: cache)
                     ])
                 }
                 if progress != nil { report(final: false) }
@@ -127,6 +134,12 @@ public final class ReplayRunner {
 
     /// The client's PTR name: `--ptr` first, then the capture's DNS answers.
     public func clientName(for dialogue: Dialogue) -> String? {
+        ReplayRunner.clientName(for: dialogue, ptr: ptr)
+    }
+
+    /// The client's PTR name: from `ptr` when it lists the client, else the capture's DNS
+    /// answers (the first name; none for a negative answer).
+    public static func clientName(for dialogue: Dialogue, ptr: ReplayPTRTable?) -> String? {
         if let entry = ptr?.entry(for: dialogue.client.ip) { return entry }
         return dialogue.clientPTR?.first
     }

@@ -22,7 +22,7 @@ public struct ReplaySummary: Sendable {
 
         public init(
             clientGroups: Int = 2_000, domainGroups: Int = 2_000, examplesPerClient: Int = 3, examplesPerDomain: Int = 3,
-            distinctClients: Int = 200_000
+            distinctClients: Int = 50_000
         ) {
             self.clientGroups = clientGroups
             self.domainGroups = domainGroups
@@ -63,9 +63,13 @@ public struct ReplaySummary: Sendable {
         public var domain: String
         public var changes: [ReplayChange: Int] = [:]
         public var total = 0
-        /// Distinct clients (capped at 1000).
+        /// Distinct clients (capped at ``clientCap``).
         public var clients: Set<String> = []
+        /// More distinct clients than the cap.
+        public var clientsOverflow = false
         public var clientCount: Int { clients.count }
+        /// Distinct clients counted per domain.
+        public static let clientCap = 100
         /// The first differences, with the connection they belong to.
         public var examples: [(connection: Int, client: String, difference: ReplayDifference)] = []
     }
@@ -179,7 +183,13 @@ public struct ReplaySummary: Sendable {
         }
         domains[domain]!.changes[difference.change, default: 0] += 1
         domains[domain]!.total += 1
-        if domains[domain]!.clients.count < 1_000 { domains[domain]!.clients.insert(connection.client.ip) }
+        if !domains[domain]!.clients.contains(connection.client.ip) {
+            if domains[domain]!.clients.count < DomainGroup.clientCap {
+                domains[domain]!.clients.insert(connection.client.ip)
+            } else {
+                domains[domain]!.clientsOverflow = true
+            }
+        }
         if domains[domain]!.examples.count < limits.examplesPerDomain {
             domains[domain]!.examples.append((connection.index, connection.client.ip, difference))
         }

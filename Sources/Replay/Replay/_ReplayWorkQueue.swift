@@ -14,14 +14,15 @@ final class _ReplayWorkQueue<Job: Sendable, Result: Sendable>: @unchecked Sendab
     private var nextID = 0
     private var nextToDrain = 0
     private let capacity: Int
-    private let work: @Sendable (Job) -> Result
+    private let makeWork: @Sendable () -> (Job) -> Result
     private var threads: [Thread] = []
     private var running = 0
 
-    /// Starts `workers` threads applying `work` to every job.
-    init(workers: Int, capacity: Int, work: @escaping @Sendable (Job) -> Result) {
+    /// Starts `workers` threads, each applying its own `makeWork()` (which may keep per-thread
+    /// state, such as caches) to the jobs it takes.
+    init(workers: Int, capacity: Int, makeWork: @escaping @Sendable () -> (Job) -> Result) {
         self.capacity = max(1, capacity)
-        self.work = work
+        self.makeWork = makeWork
         running = workers
         for number in 0..<workers {
             let thread = Thread { [self] in self.workerLoop() }
@@ -99,6 +100,7 @@ final class _ReplayWorkQueue<Job: Sendable, Result: Sendable>: @unchecked Sendab
     }
 
     private func workerLoop() {
+        let work = makeWork()
         while true {
             condition.lock()
             while pendingHead >= pending.count && !closed { condition.wait() }

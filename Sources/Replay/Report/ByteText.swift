@@ -105,6 +105,32 @@ public enum ByteText {
         return result + "\""
     }
 
+    /// Appends a JSON string literal (quotes included) to `out`, without intermediate strings.
+    public static func appendJSON(_ text: String, to out: inout String) {
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F }) {
+            out.append("\"")
+            out.append(text)
+            out.append("\"")
+        } else {
+            out.append(json(text))
+        }
+    }
+
+    /// Appends a JSON string literal or `null`.
+    public static func appendJSON(_ text: String?, to out: inout String) {
+        if let text { appendJSON(text, to: &out) } else { out.append("null") }
+    }
+
+    /// Appends a JSON array of strings.
+    public static func appendJSON(_ texts: [String], to out: inout String) {
+        out.append("[")
+        for (index, text) in texts.enumerated() {
+            if index > 0 { out.append(",") }
+            appendJSON(text, to: &out)
+        }
+        out.append("]")
+    }
+
     /// A JSON string literal or `null`.
     public static func json(_ text: String?) -> String {
         guard let text else { return "null" }

@@ -28,69 +28,116 @@ public struct JSONLinesReportWriter: ReportWriter {
     public init() {}
 
     public mutating func write(_ result: ConnectionResult) -> String {
-        var out = "{\"type\":\"connection\""
-        out += ",\"file\":" + ByteText.json(result.position?.file ?? result.suite)
-        out += ",\"line\":" + (result.position.map { String($0.line) } ?? "null")
-        out += ",\"name\":" + ByteText.json(result.name)
-        out += ",\"client\":{\"ip\":\(ByteText.json(result.client.ip)),\"port\":\(result.client.port),\"ptr\":\(ByteText.json(result.client.name))}"
-        out += ",\"server\":{\"ip\":\(ByteText.json(result.server.ip)),\"port\":\(result.server.port)}"
-        out += ",\"listener\":" + ByteText.json(result.listener)
-        out += ",\"verdict\":" + ByteText.json(result.verdict.rawValue)
+        var out = ""
+        out.reserveCapacity(1024 + result.steps.count * 320)
+        out.append("{\"type\":\"connection\",\"file\":")
+        ByteText.appendJSON(result.position?.file ?? result.suite, to: &out)
+        out.append(",\"line\":")
+        out.append(result.position.map { String($0.line) } ?? "null")
+        out.append(",\"name\":")
+        ByteText.appendJSON(result.name, to: &out)
+        out.append(",\"client\":{\"ip\":")
+        ByteText.appendJSON(result.client.ip, to: &out)
+        out.append(",\"port\":")
+        out.append(String(result.client.port))
+        out.append(",\"ptr\":")
+        ByteText.appendJSON(result.client.name, to: &out)
+        out.append("},\"server\":{\"ip\":")
+        ByteText.appendJSON(result.server.ip, to: &out)
+        out.append(",\"port\":")
+        out.append(String(result.server.port))
+        out.append("},\"listener\":")
+        ByteText.appendJSON(result.listener, to: &out)
+        out.append(",\"verdict\":")
+        ByteText.appendJSON(result.verdict.rawValue, to: &out)
         let connection = result.connection
-        out += ",\"connection\":{\"decision\":\(ByteText.json(connection.decision))"
-        out += ",\"rule\":" + ByteText.json(connection.rule)
-        out += ",\"rule_source\":" + ByteText.json(connection.ruleSource)
-        out += ",\"rblsmtpd\":" + ByteText.json(connection.blocklist)
-        out += ",\"reasons\":" + ByteText.json(connection.reasonTexts)
-        out += ",\"expected\":" + ByteText.json(connection.expected)
-        out += ",\"verdict\":" + ByteText.json(connection.verdict.rawValue) + "}"
-        out += ",\"steps\":["
+        out.append(",\"connection\":{\"decision\":")
+        ByteText.appendJSON(connection.decision, to: &out)
+        out.append(",\"rule\":")
+        ByteText.appendJSON(connection.rule, to: &out)
+        out.append(",\"rule_source\":")
+        ByteText.appendJSON(connection.ruleSource, to: &out)
+        out.append(",\"rblsmtpd\":")
+        ByteText.appendJSON(connection.blocklist, to: &out)
+        out.append(",\"reasons\":")
+        ByteText.appendJSON(connection.reasonTexts, to: &out)
+        out.append(",\"expected\":")
+        ByteText.appendJSON(connection.expected, to: &out)
+        out.append(",\"verdict\":")
+        ByteText.appendJSON(connection.verdict.rawValue, to: &out)
+        out.append("},\"steps\":[")
         for (offset, step) in result.steps.enumerated() {
-            if offset > 0 { out += "," }
-            out += record(step)
+            if offset > 0 { out.append(",") }
+            append(step, to: &out)
         }
-        out += "],\"differences\":["
+        out.append("],\"differences\":[")
         for (offset, difference) in result.differences.enumerated() {
-            if offset > 0 { out += "," }
-            out += "{\"line\":" + (difference.position.map { String($0.line) } ?? "null")
-            out += ",\"column\":" + (difference.position.map { String($0.column) } ?? "null")
-            out += ",\"step\":" + (difference.step.map(String.init) ?? "null")
-            out += ",\"subject\":" + ByteText.json(difference.subject)
-            out += ",\"expected\":" + ByteText.json(difference.expected)
-            out += ",\"actual\":" + ByteText.json(difference.actual)
-            out += ",\"explanation\":" + ByteText.json(difference.explanation) + "}"
+            if offset > 0 { out.append(",") }
+            out.append("{\"line\":")
+            out.append(difference.position.map { String($0.line) } ?? "null")
+            out.append(",\"column\":")
+            out.append(difference.position.map { String($0.column) } ?? "null")
+            out.append(",\"step\":")
+            out.append(difference.step.map(String.init) ?? "null")
+            out.append(",\"subject\":")
+            ByteText.appendJSON(difference.subject, to: &out)
+            out.append(",\"expected\":")
+            ByteText.appendJSON(difference.expected, to: &out)
+            out.append(",\"actual\":")
+            ByteText.appendJSON(difference.actual, to: &out)
+            out.append(",\"explanation\":")
+            ByteText.appendJSON(difference.explanation, to: &out)
+            out.append("}")
         }
-        out += "],\"warnings\":" + ByteText.json(result.warnings) + "}\n"
+        out.append("],\"warnings\":")
+        ByteText.appendJSON(result.warnings, to: &out)
+        out.append("}\n")
         return out
     }
 
-    private func record(_ step: StepResult) -> String {
-        var out = "{\"index\":\(step.index)"
-        out += ",\"line\":" + (step.position.map { String($0.line) } ?? "null")
-        out += ",\"kind\":" + ByteText.json(step.kind.rawValue)
+    private func append(_ step: StepResult, to out: inout String) {
+        out.append("{\"index\":")
+        out.append(String(step.index))
+        out.append(",\"line\":")
+        out.append(step.position.map { String($0.line) } ?? "null")
+        out.append(",\"kind\":")
+        ByteText.appendJSON(step.kind.rawValue, to: &out)
+        out.append(",\"client\":")
         switch step.kind {
         case .command:
             if ByteText.isValidUTF8(step.client) {
-                out += ",\"client\":" + ByteText.json(String(decoding: step.client, as: UTF8.self))
+                ByteText.appendJSON(String(decoding: step.client, as: UTF8.self), to: &out)
             } else {
-                out += ",\"client\":" + ByteText.json(ByteText.escaped(step.client))
-                out += ",\"client_hex\":" + ByteText.json(ByteText.hex(step.client))
+                ByteText.appendJSON(ByteText.escaped(step.client), to: &out)
+                out.append(",\"client_hex\":")
+                ByteText.appendJSON(ByteText.hex(step.client), to: &out)
             }
         default:
-            out += ",\"client\":" + ByteText.json(step.clientText)
+            ByteText.appendJSON(step.clientText, to: &out)
         }
-        out += ",\"reply\":" + ByteText.json(step.reply)
-        if !ByteText.isValidUTF8(step.replyBytes) { out += ",\"reply_hex\":" + ByteText.json(ByteText.hex(step.replyBytes)) }
-        out += ",\"closed\":" + (step.closed ? "true" : "false")
-        out += ",\"stage\":" + ByteText.json(step.stage)
-        out += ",\"decision\":" + ByteText.json(step.decision)
-        out += ",\"subject\":" + ByteText.json(step.subject)
-        out += ",\"reasons\":" + ByteText.json(step.reasonTexts)
-        out += ",\"expected\":" + ByteText.json(step.expected)
-        out += ",\"verdict\":" + ByteText.json(step.verdict.rawValue)
-        if let note = step.note { out += ",\"note\":" + ByteText.json(note) }
-        out += "}"
-        return out
+        out.append(",\"reply\":")
+        ByteText.appendJSON(step.reply, to: &out)
+        if !ByteText.isValidUTF8(step.replyBytes) {
+            out.append(",\"reply_hex\":")
+            ByteText.appendJSON(ByteText.hex(step.replyBytes), to: &out)
+        }
+        out.append(step.closed ? ",\"closed\":true,\"stage\":" : ",\"closed\":false,\"stage\":")
+        ByteText.appendJSON(step.stage, to: &out)
+        out.append(",\"decision\":")
+        ByteText.appendJSON(step.decision, to: &out)
+        out.append(",\"subject\":")
+        ByteText.appendJSON(step.subject, to: &out)
+        out.append(",\"reasons\":")
+        ByteText.appendJSON(step.reasonTexts, to: &out)
+        out.append(",\"expected\":")
+        ByteText.appendJSON(step.expected, to: &out)
+        out.append(",\"verdict\":")
+        ByteText.appendJSON(step.verdict.rawValue, to: &out)
+        if let note = step.note {
+            out.append(",\"note\":")
+            ByteText.appendJSON(note, to: &out)
+        }
+        out.append("}")
     }
 
     public mutating func write(_ problem: ReportProblem) -> String {

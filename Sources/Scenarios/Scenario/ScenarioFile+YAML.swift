@@ -47,6 +47,38 @@ enum _FileConfiguration {
     case file(ConfigurationFile, overrides: ConfigurationSpec, position: FilePosition)
 }
 
+/// The compact-form keys of one connection.
+struct _CompactKeys {
+    private var helo: YAMLEntry?
+    private var authenticate: YAMLEntry?
+    private var from: YAMLEntry?
+    private var rcpt: YAMLEntry?
+    /// The first one written.
+    private(set) var first: YAMLEntry?
+
+    var isEmpty: Bool { first == nil }
+
+    subscript(key: String) -> YAMLEntry? {
+        get {
+            switch key {
+            case "helo": return helo
+            case "authenticate": return authenticate
+            case "from": return from
+            default: return rcpt
+            }
+        }
+        set {
+            if first == nil { first = newValue }
+            switch key {
+            case "helo": helo = newValue
+            case "authenticate": authenticate = newValue
+            case "from": from = newValue
+            default: rcpt = newValue
+            }
+        }
+    }
+}
+
 struct _ScenarioParser {
     let source: YAMLSource
     var errors: [ScenarioError] = []
@@ -144,7 +176,7 @@ struct _ScenarioParser {
         var expectation: ConnectionExpectation? = nil
         var steps: [ScenarioStep]? = nil
         var stepsKey: YAMLNode? = nil
-        var compact: [String: YAMLEntry] = [:]
+        var compact = _CompactKeys()
         for entry in entries {
             switch entry.key {
             case "name": name = try entry.value.string()
@@ -181,7 +213,7 @@ struct _ScenarioParser {
         }
         if !compact.isEmpty {
             if let stepsKey {
-                let first = compact.values.min { $0.keyNode.position < $1.keyNode.position }!
+                let first = compact.first!
                 throw first.keyNode.error(
                     "'\(first.key)' belongs to the compact form, but this connection has 'steps' (line \(stepsKey.position.line)); use one or the other")
             }
@@ -341,7 +373,7 @@ struct _ScenarioParser {
     }
 
     /// Compact form: EHLO, [AUTH], MAIL FROM, one RCPT per address (each with its expectation), QUIT.
-    func compactSteps(_ keys: [String: YAMLEntry], client: ClientSpec, connection node: YAMLNode) throws(ScenarioError)
+    func compactSteps(_ keys: _CompactKeys, client: ClientSpec, connection node: YAMLNode) throws(ScenarioError)
         -> [ScenarioStep]
     {
         var steps: [ScenarioStep] = []
