@@ -28,7 +28,8 @@ extension CDB {
     static let batchWidth = 32
 
     /// Looks up every key of `keys` and writes where the first record's data lies (or `nil`) to
-    /// the same index of `results`, overlapping the memory reads of up to 32 lookups at a time.
+    /// the same index of `results`, overlapping the memory reads of many lookups (files larger
+    /// than 1 MiB; smaller ones live in the CPU caches and are looked up one key at a time).
     ///
     /// The results are exactly those of ``firstLocation(_:)`` for each key. If a lookup meets a
     /// damaged file, this throws the error that the first failing key's single lookup throws;
@@ -36,6 +37,26 @@ extension CDB {
     ///
     /// - Precondition: `results.count >= keys.count`.
     public func firstBatch(
+        _ keys: UnsafeBufferPointer<UnsafeRawBufferPointer>,
+        into results: UnsafeMutableBufferPointer<Location?>
+    ) throws(CDBError) {
+        precondition(results.count >= keys.count, "firstBatch needs one result per key")
+        if storage.count <= CDB.cacheResidentSize {
+            // The whole file fits in the CPU's caches: there are no memory waits to overlap, and
+            // the staged path's bookkeeping would cost more than it saves.
+            for i in 0..<keys.count { results[i] = try _firstLocation(keys[i], hash: CDBHash.hash(keys[i])) }
+            return
+        }
+        try _firstBatchStaged(keys, into: results)
+    }
+
+    /// Files up to this size (1 MiB) are looked up one key at a time even in a batch: they stay
+    /// in the L2 cache of current CPUs. Measured on the benchmark files: a 379 KiB file, 39 ns
+    /// single against 52 ns staged; a 3.7 MiB file, 90 ns single against 64 ns staged.
+    static let cacheResidentSize = 1 << 20
+
+    /// `firstBatch` through the stages, whatever the file's size.
+    func _firstBatchStaged(
         _ keys: UnsafeBufferPointer<UnsafeRawBufferPointer>,
         into results: UnsafeMutableBufferPointer<Location?>
     ) throws(CDBError) {

@@ -21,7 +21,7 @@ struct BenchCdb: ParsableCommand {
             the file's keys and the rest realistic domain names absent from it (seeded, \
             reproducible with --seed).
 
-            --batch uses the batched lookup (CDB.firstBatch), which keeps 32 independent \
+            --batch uses the batched lookup (CDB.firstBatch), which keeps many independent \
             lookups in flight so their memory reads overlap. --suffix makes qmail-smtpd's \
             morercpthosts check per query: the domain a.b.example.com, then .b.example.com, \
             .example.com and .com until one is found.

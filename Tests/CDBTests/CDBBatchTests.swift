@@ -1,4 +1,4 @@
-import CDB
+@testable import CDB
 import TestSupport
 import Testing
 
@@ -19,8 +19,10 @@ struct CDBBatchTests {
         return (results, nil)
     }
 
-    /// The batch over `keys`: all results (unspecified after an error) and the error.
-    static func batch(_ cdb: CDB, _ keys: [[UInt8]]) -> ([CDB.Location?], CDBError?) {
+    /// The batch over `keys`: all results (unspecified after an error) and the error. `staged`
+    /// forces the staged path, which the public `firstBatch` skips for files that fit in the
+    /// caches (all the files here).
+    static func batch(_ cdb: CDB, _ keys: [[UInt8]], staged: Bool = true) -> ([CDB.Location?], CDBError?) {
         let packed = keys.flatMap { $0 }
         var results = [CDB.Location?](repeating: nil, count: keys.count)
         var failure: CDBError?
@@ -34,7 +36,11 @@ struct CDBBatchTests {
             pointers.withUnsafeBufferPointer { keyBuffer in
                 results.withUnsafeMutableBufferPointer { resultBuffer in
                     do {
-                        try cdb.firstBatch(keyBuffer, into: resultBuffer)
+                        if staged {
+                            try cdb._firstBatchStaged(keyBuffer, into: resultBuffer)
+                        } else {
+                            try cdb.firstBatch(keyBuffer, into: resultBuffer)
+                        }
                     } catch {
                         failure = error as? CDBError
                     }
@@ -64,7 +70,24 @@ struct CDBBatchTests {
             let (results, error) = Self.batch(cdb, keys)
             #expect(expectedError == nil && error == nil)
             #expect(results == expected)
+            let (viaPublic, publicError) = Self.batch(cdb, keys, staged: false)
+            #expect(publicError == nil)
+            #expect(viaPublic == expected)
         }
+    }
+
+    @Test("a file larger than the cache threshold goes through the stages")
+    func largeFile() throws {
+        // 1.6 MiB: over CDB.cacheResidentSize, so the public firstBatch takes the staged path.
+        let records = (0..<20_000).map { (Array("host\($0).example.net".utf8), [UInt8](repeating: UInt8($0 & 255), count: 40)) }
+        let cdb = try CDB(bytes: CDBWriter.build(records))
+        #expect(cdb.byteCount > CDB.cacheResidentSize)
+        let keys = Self.queries(for: records, count: 5000, seed: 12)
+        let (expected, _) = Self.single(cdb, keys)
+        let (results, error) = Self.batch(cdb, keys, staged: false)
+        #expect(error == nil)
+        #expect(results == expected)
+        #expect(results.compactMap { $0 }.count > 2000)
     }
 
     @Test("the convenience batches return values")
@@ -99,6 +122,7 @@ struct CDBBatchTests {
             let (results, error) = Self.batch(cdb, keys)
             #expect(error == expectedError)
             #expect(Array(results.prefix(expected.count)) == expected)
+            #expect(Self.batch(cdb, keys, staged: false).1 == expectedError)
             compared += 1
             if error != nil { failures += 1 }
         }
