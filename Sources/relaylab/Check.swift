@@ -38,6 +38,8 @@ extension RelayLab {
         @Option(help: "How many files to check at once (default: one per processor).")
         var jobs: Int?
 
+        @OptionGroup(title: "Limits") var inputLimits: InputLimitFlags
+
         func run() throws {
             if let jobs, jobs < 1 {
                 FileHandle.standardError.write(Data("relaylab check: --jobs must be at least 1\n".utf8))
@@ -57,7 +59,8 @@ extension RelayLab {
             var junitWriter = junit.map { _ in JUnitReportWriter(name: "relaylab check") }
             let output = _Output()
             output.write(writer.begin())
-            let summary = CheckRunner(jobs: jobs).run(files: files) { event in
+            let runner = CheckRunner(jobs: jobs, maxFileBytes: inputLimits.scenarioBytes, limits: inputLimits.engine)
+            let summary = runner.run(files: files) { event in
                 switch event {
                 case .result(let result):
                     output.write(writer.write(result))

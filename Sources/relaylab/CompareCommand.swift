@@ -63,6 +63,9 @@ extension RelayLab {
         @Option(help: ArgumentHelp("Threads replaying captured connections (default: one per processor).", valueName: "N"))
         var threads: Int?
 
+        @OptionGroup(title: "Limits") var inputLimits: InputLimitFlags
+        @OptionGroup(title: "Capture limits") var captureLimits: CaptureLimitFlags
+
         /// Checks the arguments (in run(), not validate(): ArgumentParser validates for --help too).
         func checkArguments() throws {
             do {
@@ -71,6 +74,7 @@ extension RelayLab {
                     throw ValidationError("--format must be human, json or github (got \"\(format)\")")
                 }
                 if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+                try captureLimits.check()
                 for port in ports where !(1...65535).contains(port) {
                     throw ValidationError("--port \(port) is out of range (1-65535)")
                 }
@@ -132,7 +136,10 @@ extension RelayLab {
                     values.rev = rev
                     sides[index] = values
                 }
-                sideListeners = try sides.map { side in try ReplayConfigurationFlags.parse(side.arguments).listeners() }
+                sideListeners = try sides.map { side in
+                    try ReplayConfigurationFlags.parse(side.arguments).listeners(maxFileBytes: inputLimits.scenarioBytes)
+                }
+                for listeners in sideListeners { listeners.limits = inputLimits.engine }
                 (captures, scenarios) = try Compare.classify(inputs)
                 ptrTable = try ptr.map { path throws(ReplayInputError) in try ReplayPTRTable.load(path: path) }
             } catch {
@@ -146,9 +153,11 @@ extension RelayLab {
                 for listener in listeners.listeners { if let port = listener.port { captureOptions.smtpPorts.insert(port) } }
             }
             captureOptions.filter = filter
+            captureOptions.limits = captureLimits.limits(lineLength: inputLimits.maxLineLength)
             let runner = CompareRunner(
                 baseline: sideListeners[0], candidate: sideListeners[1], ptr: ptrTable, captureOptions: captureOptions,
                 threads: threads ?? ReplayRunner.defaultThreads)
+            runner.maxFileBytes = inputLimits.scenarioBytes
             let reportFormat = Format(rawValue: format) ?? .human
             var summary = CompareSummary()
             var jsonWriter = JSONLinesReportWriter()

@@ -63,6 +63,9 @@ extension RelayLab {
         @Flag(inversion: .prefixedNo, help: "Show progress on standard error (default: when it is a terminal).")
         var progress: Bool?
 
+        @OptionGroup(title: "Limits") var inputLimits: InputLimitFlags
+        @OptionGroup(title: "Capture limits") var captureLimits: CaptureLimitFlags
+
         func validate() throws {
             do {
                 if captures.isEmpty { throw ValidationError("give at least one capture file") }
@@ -71,6 +74,7 @@ extension RelayLab {
                     throw ValidationError("--match must be exact or code (got \"\(matching)\")")
                 }
                 if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+                try captureLimits.check()
                 for port in ports where !(1...65535).contains(port) {
                     throw ValidationError("--port \(port) is out of range (1-65535)")
                 }
@@ -84,7 +88,8 @@ extension RelayLab {
             let listeners: ReplayListeners
             let ptr: ReplayPTRTable?
             do {
-                listeners = try configurationFlags.listeners()
+                listeners = try configurationFlags.listeners(maxFileBytes: inputLimits.scenarioBytes)
+                listeners.limits = inputLimits.engine
                 ptr = try configurationFlags.ptrTable()
                 try listeners.validate()
             } catch {
@@ -95,6 +100,7 @@ extension RelayLab {
             if !ports.isEmpty { captureOptions.smtpPorts = Set(ports) }
             for listener in listeners.listeners { if let port = listener.port { captureOptions.smtpPorts.insert(port) } }
             captureOptions.filter = filter
+            captureOptions.limits = captureLimits.limits(lineLength: inputLimits.maxLineLength)
             let options = ReplayOptions(
                 matching: ReplayOptions.Matching(rawValue: matching) ?? .exact, ignoreGreeting: ignoreGreeting,
                 keepAllSteps: format == .json)

@@ -160,14 +160,14 @@ struct ReplayConfigurationFlags: ParsableArguments {
     }
 
     /// The listeners: from the configuration file, the run scripts, or the flags alone.
-    func listeners() throws -> ReplayListeners {
+    func listeners(maxFileBytes: Int = YAMLSource.defaultMaxFileBytes) throws -> ReplayListeners {
         let overrides = try spec()
         if let config {
-            return ReplayListeners(file: try ConfigurationFile.load(path: config), overrides: overrides)
+            return ReplayListeners(file: try ConfigurationFile.load(path: config, maxFileBytes: maxFileBytes), overrides: overrides)
         }
         if !runScripts.isEmpty {
             var scripts: [RunScript] = []
-            for path in runScripts { scripts.append(try RunScript.load(path: path)) }
+            for path in runScripts { scripts.append(try RunScript.load(path: path, maxFileBytes: maxFileBytes)) }
             return ReplayListeners(runScripts: scripts, overrides: overrides)
         }
         return ReplayListeners(single: overrides)

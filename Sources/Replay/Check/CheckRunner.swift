@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-import RelayEngine
+public import RelayEngine
 public import Scenarios
 
 /// Something a check produces, in order.
@@ -26,10 +26,19 @@ public enum CheckEvent: Sendable {
 public struct CheckRunner: Sendable {
     /// How many files are checked at once.
     public var jobs: Int
+    /// The most bytes read from a scenario file and from each file it names.
+    public var maxFileBytes: Int
+    /// How many client bytes the engine keeps per line and per message.
+    public var limits: RelayLimits
 
-    /// - Parameter jobs: files checked at once (default: one per processor).
-    public init(jobs: Int? = nil) {
+    /// - Parameters:
+    ///   - jobs: files checked at once (default: one per processor).
+    ///   - maxFileBytes: the most bytes read from a scenario file and from each file it names.
+    ///   - limits: how many client bytes the engine keeps.
+    public init(jobs: Int? = nil, maxFileBytes: Int = YAMLSource.defaultMaxFileBytes, limits: RelayLimits = RelayLimits()) {
         self.jobs = max(1, jobs ?? ProcessInfo.processInfo.activeProcessorCount)
+        self.maxFileBytes = maxFileBytes
+        self.limits = limits
     }
 
     /// Checks `files` and hands every event to `emit`, on the calling thread, in file order
@@ -47,7 +56,7 @@ public struct CheckRunner: Sendable {
             emit(event)
         }
         if files.count <= 1 || jobs == 1 {
-            for file in files { CheckRunner.check(file: file, emit: count) }
+            for file in files { CheckRunner.check(file: file, maxFileBytes: maxFileBytes, limits: limits, emit: count) }
             return summary
         }
         // Workers stay at most 2 × jobs files ahead of the file being reported, so memory holds a
@@ -58,7 +67,7 @@ public struct CheckRunner: Sendable {
             DispatchQueue.concurrentPerform(iterations: workers) { _ in
                 while let index = queue.claim() {
                     var batch: [CheckEvent] = []
-                    CheckRunner.check(file: files[index]) { event in
+                    CheckRunner.check(file: files[index], maxFileBytes: maxFileBytes, limits: limits) { event in
                         batch.append(event)
                         if batch.count >= 256 {
                             queue.append(batch, to: index)
@@ -81,20 +90,23 @@ public struct CheckRunner: Sendable {
 
     /// Checks one file, handing events to `emit` in order: the file's problems (then nothing
     /// else: a file with an error is not run), or one result per connection.
-    public static func check(file path: String, emit: (CheckEvent) -> Void) {
+    public static func check(
+        file path: String, maxFileBytes: Int = YAMLSource.defaultMaxFileBytes, limits: RelayLimits = RelayLimits(),
+        emit: (CheckEvent) -> Void
+    ) {
         let scenario: ScenarioFile
         do {
-            scenario = try ScenarioFile.load(path: path)
+            scenario = try ScenarioFile.load(path: path, maxFileBytes: maxFileBytes)
         } catch {
             for problem in error.errors { emit(.problem(ReportProblem(problem))) }
             return
         }
-        check(scenario, emit: emit)
+        check(scenario, limits: limits, emit: emit)
     }
 
     /// Checks scenario text already in memory (see ``check(file:emit:)``); the source's path is
     /// what reports show.
-    public static func check(source: YAMLSource, emit: (CheckEvent) -> Void) {
+    public static func check(source: YAMLSource, limits: RelayLimits = RelayLimits(), emit: (CheckEvent) -> Void) {
         let scenario: ScenarioFile
         do throws(ScenarioErrors) {
             let root: YAMLNode
@@ -108,14 +120,14 @@ public struct CheckRunner: Sendable {
             for problem in error.errors { emit(.problem(ReportProblem(problem))) }
             return
         }
-        check(scenario, emit: emit)
+        check(scenario, limits: limits, emit: emit)
     }
 
     /// Checks a parsed scenario file (see ``check(file:emit:)``).
-    public static func check(_ scenario: ScenarioFile, emit: (CheckEvent) -> Void) {
+    public static func check(_ scenario: ScenarioFile, limits: RelayLimits = RelayLimits(), emit: (CheckEvent) -> Void) {
         for warning in scenario.warnings { emit(.problem(ReportProblem(warning, isWarning: true))) }
         // Resolve every configuration first: a file with a configuration error is not run.
-        let loader = ConfigurationLoader()
+        let loader = ConfigurationLoader(limits: limits)
         var configurations: [RelayConfigurationBox] = []
         configurations.reserveCapacity(scenario.connections.count)
         var problems: [ScenarioError] = []

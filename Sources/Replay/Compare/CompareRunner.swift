@@ -34,6 +34,8 @@ public final class CompareRunner {
     public var threads: Int
     /// Captured connections per batch handed to a worker.
     public var batchSize = 128
+    /// The most bytes read from a scenario file and from each file it names.
+    public var maxFileBytes = YAMLSource.defaultMaxFileBytes
 
     public init(
         baseline: ReplayListeners, candidate: ReplayListeners, ptr: ReplayPTRTable? = nil,
@@ -62,7 +64,7 @@ public final class CompareRunner {
         var summary: CaptureSummary? = nil
         if !captures.isEmpty { summary = try runCaptures(captures, onConnection: onConnection) }
         for path in scenarios {
-            let file = try ScenarioFile.load(path: path)
+            let file = try ScenarioFile.load(path: path, maxFileBytes: maxFileBytes)
             for connection in file.connections {
                 try onConnection(compare(connection, suite: file.path))
             }

@@ -29,6 +29,13 @@ public final class ReplayListeners {
     private let loader = ConfigurationLoader()
     private var cache: [Capture.Endpoint: ReplayTarget?] = [:]
 
+    /// How many client bytes the engine keeps per line and per message (set it before the
+    /// first ``target(for:)``).
+    public var limits: RelayLimits {
+        get { loader.limits }
+        set { loader.limits = newValue }
+    }
+
     /// Listeners from a configuration file.
     public convenience init(file: ConfigurationFile, overrides: ConfigurationSpec = ConfigurationSpec()) {
         self.init(listeners: file.listeners, origin: file.path, overrides: overrides, warnings: file.warnings)
