@@ -51,7 +51,9 @@ public struct CheckRunner: Sendable {
         func count(_ event: CheckEvent) {
             switch event {
             case .result(let result): summary.add(result)
-            case .problem(let problem): if !problem.isWarning { summary.errors += 1 }
+            case .problem(let problem):
+                if !problem.isWarning { summary.errors += 1 }
+                summary.addSkipped(problem.skippedConnections, reason: problem.skipReason)
             }
             emit(event)
         }
@@ -149,7 +151,12 @@ public struct CheckRunner: Sendable {
             }
         }
         if !problems.isEmpty {
-            for problem in problems { emit(.problem(ReportProblem(problem))) }
+            // The connections are counted as skipped, with the first problem as the reason.
+            for (index, problem) in problems.enumerated() {
+                var report = ReportProblem(problem)
+                if index == 0 { report.skippedConnections = scenario.connections.count }
+                emit(.problem(report))
+            }
             return
         }
         for (connection, box) in zip(scenario.connections, configurations) {

@@ -1,3 +1,4 @@
+import Capture
 import RelayEngine
 import Scenarios
 
@@ -94,7 +95,11 @@ extension CompareSummary {
     /// difference, `steps`: client steps sent to both sides), then the comparison's own:
     ///
     ///     {"type":"summary","connections":N,"passed":N,"failed":N,"steps":N,"skipped":N,
-    ///      "differences":N,"rcpt_decisions_compared":N,"changes":{"refuse-recipient":{"count":N,"clients":N},…}}
+    ///      "differences":N,"rcpt_decisions_compared":N,"changes":{"refuse-recipient":{"count":N,"clients":N},…},
+    ///      "compared":N,"unobservable":0,"skipped_reasons":{"REASON":N,…}}
+    ///
+    /// where `connections = compared + unobservable + skipped` (a compared connection is sent to
+    /// both sides; none is unobservable) and `compared = passed + failed`.
     public var jsonRecord: String {
         var out = "{\"type\":\"summary\",\"connections\":\(connections),\"passed\":\(identical),\"failed\":\(differing)"
         out += ",\"steps\":\(stepsCompared),\"skipped\":\(skipped),\"differences\":\(differences)"
@@ -103,7 +108,10 @@ extension CompareSummary {
             guard let tally = changes[change], tally.count > 0 else { return nil }
             return ByteText.json(change.rawValue) + ":{\"count\":\(tally.count),\"clients\":\(tally.clients.count)}"
         }.joined(separator: ",")
-        out += "}}\n"
+        out += "},\"compared\":\(compared),\"unobservable\":0"
+        out += ",\"skipped_reasons\":" + ReplaySummary.jsonCounts(skippedReasons)
+        if let capture { out += ",\"limits_hit\":" + ReplaySummary.jsonCounts(capture.limitsHitByName) }
+        out += "}\n"
         return out
     }
 
@@ -111,8 +119,10 @@ extension CompareSummary {
     public var reportSummary: ReportSummary {
         var summary = ReportSummary()
         summary.connections = connections
-        summary.passed = identical + skipped
+        summary.passed = identical
         summary.failed = differing
+        summary.skipped = skipped
+        summary.skippedReasons = skippedReasons
         summary.steps = stepsCompared
         return summary
     }

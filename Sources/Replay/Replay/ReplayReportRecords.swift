@@ -120,7 +120,8 @@ extension ReplaySummary {
     /// `skipped_reasons` and `unobservable_reasons` (reason → connections), `commands` (client
     /// steps; `= commands_compared + unobservable + not_replayed`), `not_replayed`,
     /// `connection_decisions_compared`, `connection_decisions_changed`, `changes` (kind →
-    /// `{"count":N,"clients":N}`), `packets`, `bytes` and `damage`.
+    /// `{"count":N,"clients":N}`), `packets`, `bytes`, `damage` and `limits_hit` (capture limit →
+    /// times exceeded; each affected connection is still counted above).
     public var jsonRecord: String {
         var out = "{\"type\":\"summary\",\"connections\":\(connections),\"commands_compared\":\(counts.compared)"
         out += ",\"differences\":\(differences),\"rcpt_decisions_compared\":\(counts.rcptCompared)"
@@ -144,6 +145,7 @@ extension ReplaySummary {
         if let capture {
             out += ",\"packets\":\(capture.packets),\"bytes\":\(capture.bytes)"
             out += ",\"damage\":" + ByteText.json(capture.damage.map(\.description))
+            out += ",\"limits_hit\":" + Self.jsonCounts(capture.limitsHitByName)
         }
         out += "}\n"
         return out
