@@ -52,6 +52,14 @@ extension RelayLab {
                 FileHandle.standardError.write(Data("relaylab check: \(error.summary)\n".utf8))
                 throw ExitCode(2)
             }
+            if let junit {
+                do {
+                    try OutputFile.check(junit, kind: .junitReport, inputs: paths + files)
+                } catch {
+                    FileHandle.standardError.write(Data("relaylab check: \(error)\n".utf8))
+                    throw ExitCode(2)
+                }
+            }
             let colour = HumanReportWriter.usesColour(
                 isTerminal: isatty(STDOUT_FILENO) == 1, environment: ProcessInfo.processInfo.environment)
             let reportFormat = ReportFormat(rawValue: format.rawValue) ?? .human
@@ -75,8 +83,10 @@ extension RelayLab {
             output.flush()
             if let junit, var junitWriter {
                 let xml = junitWriter.finish(summary)
-                guard FileManager.default.createFile(atPath: junit, contents: Data(xml.utf8)) else {
-                    FileHandle.standardError.write(Data("relaylab check: cannot write the JUnit report to \(junit)\n".utf8))
+                do {
+                    try OutputFile.write(Array(xml.utf8), to: junit, kind: .junitReport, inputs: paths + files)
+                } catch {
+                    FileHandle.standardError.write(Data("relaylab check: \(error)\n".utf8))
                     throw ExitCode(2)
                 }
             }

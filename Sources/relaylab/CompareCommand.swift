@@ -146,6 +146,15 @@ extension RelayLab {
                 throw fail(ReplayCLIError.message(error))
             }
             func label(_ text: String) -> String { revisions.reduce(text) { $1.label($0) } }
+            // Files and folders this run reads: never written to.
+            let inputPaths = inputs + [ptr].compactMap { $0 } + sideListeners.flatMap(\.inputPaths)
+            if let junit {
+                do {
+                    try OutputFile.check(junit, kind: .junitReport, inputs: inputPaths)
+                } catch {
+                    throw fail("\(error)")
+                }
+            }
 
             var captureOptions = CaptureOptions()
             if !ports.isEmpty { captureOptions.smtpPorts = Set(ports) }
@@ -202,8 +211,10 @@ extension RelayLab {
             output.flush()
             if let junit, var junitWriter {
                 let xml = label(junitWriter.finish(summary.reportSummary))
-                guard FileManager.default.createFile(atPath: junit, contents: Data(xml.utf8)) else {
-                    throw fail("cannot write the JUnit report to \(junit)")
+                do {
+                    try OutputFile.write(Array(xml.utf8), to: junit, kind: .junitReport, inputs: inputPaths)
+                } catch {
+                    throw fail("\(error)")
                 }
             }
             withExtendedLifetime(revisions) {}

@@ -90,6 +90,10 @@ extension RelayLab {
             do {
                 listeners = try configurationFlags.listeners(maxFileBytes: inputLimits.scenarioBytes)
                 listeners.limits = inputLimits.engine
+                if let junit {
+                    try OutputFile.check(
+                        junit, kind: .junitReport, inputs: captures + configurationFlags.inputPaths + listeners.inputPaths)
+                }
                 ptr = try configurationFlags.ptrTable()
                 try listeners.validate()
             } catch {
@@ -154,8 +158,12 @@ extension RelayLab {
             output.flush()
             if let junit, var junitWriter {
                 let xml = junitWriter.finish(junitSummary)
-                guard FileManager.default.createFile(atPath: junit, contents: Data(xml.utf8)) else {
-                    FileHandle.standardError.write(Data("relaylab replay: cannot write the JUnit report to \(junit)\n".utf8))
+                do {
+                    try OutputFile.write(
+                        Array(xml.utf8), to: junit, kind: .junitReport,
+                        inputs: captures + configurationFlags.inputPaths + listeners.inputPaths)
+                } catch {
+                    FileHandle.standardError.write(Data("relaylab replay: \(error)\n".utf8))
                     throw ExitCode(2)
                 }
             }

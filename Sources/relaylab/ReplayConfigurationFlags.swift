@@ -69,6 +69,11 @@ struct ReplayConfigurationFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Client IP → PTR name, one 'IP NAME' per line (as captures/*/ptr.txt); PTR answers in the capture fill in the rest.", valueName: "FILE"))
     var ptr: String?
 
+    /// The files and folders these flags name (never written to).
+    var inputPaths: [String] {
+        [config, control, rules, rblFixture, ptr].compactMap { $0 } + runScripts
+    }
+
     /// Checks what can be checked without reading files.
     func check() throws(ValidationError) {
         if config != nil && !runScripts.isEmpty {

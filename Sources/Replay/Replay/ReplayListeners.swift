@@ -120,6 +120,12 @@ public final class ReplayListeners {
             ?? listeners.first { $0.ip == nil && $0.port == nil }
     }
 
+    /// The files and folders the listeners read (control directories, rules files, control
+    /// files), which relaylab never writes to.
+    public var inputPaths: [String] {
+        listeners.flatMap { effectiveSpec($0, serverIP: $0.ip).inputPaths } + [origin]
+    }
+
     /// The listener's settings with the command-line overrides on top; the server address is
     /// the captured one (it is qmail's ipme, for domain literals, unless `ipme` is given).
     public func effectiveSpec(_ listener: Listener, serverIP: String?) -> ConfigurationSpec {
