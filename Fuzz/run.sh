@@ -23,10 +23,17 @@ BUILD_PATH=.build-fuzz
 build() {
     [ "${FUZZ_SKIP_BUILD:-0}" = 1 ] && return 0
     # -assert-config Debug keeps assert() checks in the optimized build (the packet decoder's
-    # bounds asserts); C code (libyaml in Yams) is instrumented too.
+    # bounds asserts); C code (libyaml in Yams) is instrumented too. lld, when the toolchain has
+    # it, links without gold's warnings about ASan's local symbols.
+    linker=""
+    if [ -x "$(dirname "$(readlink -f "$(command -v swift)")")/ld.lld" ]; then linker="-Xswiftc -use-ld=lld"; fi
+    # SwiftPM does not notice files added to the relaylab package (a path dependency here):
+    # dropping its cached build plan makes it look again (compiled objects are kept).
+    rm -f "$BUILD_PATH/release.yaml" "$BUILD_PATH/release/description.json"
+    # shellcheck disable=SC2086
     swift build -c release --build-path "$BUILD_PATH" \
         -Xswiftc -sanitize=fuzzer,address -Xswiftc -assert-config -Xswiftc Debug \
-        -Xswiftc -use-ld=lld -Xcc -fsanitize=fuzzer-no-link,address
+        $linker -Xcc -fsanitize=fuzzer-no-link,address
 }
 
 options_for() {
