@@ -232,6 +232,7 @@ struct CaptureEngine {
             connections.append(connection)
         }
         live += 1
+        if live > summary.peakLiveConnections { summary.peakLiveConnections = live }
         liveTable.set(Int32(slot + 1), for: key)
     }
 

@@ -55,6 +55,12 @@ public struct CaptureSummary: Sendable {
     public var problems: [DialogueProblem.Kind: Int] = [:]
     /// How often each limit was exceeded.
     public var limitsHit: [CaptureLimits.Kind: Int] = [:]
+    /// The most connections tracked at once (never more than `CaptureLimits.maxLiveConnections`).
+    public var peakLiveConnections = 0
+    /// ``limitsHit`` by the limits' names (`lineLength`, …), for reports.
+    public var limitsHitByName: [String: Int] {
+        Dictionary(uniqueKeysWithValues: limitsHit.filter { $0.value > 0 }.map { ($0.key.rawValue, $0.value) })
+    }
     /// Steps (commands, bodies, …) delivered, and how many of them are unobservable.
     public var steps = 0
     public var unobservableSteps = 0

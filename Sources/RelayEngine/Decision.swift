@@ -183,6 +183,9 @@ public struct Fact: Sendable, Hashable, Codable, CustomStringConvertible {
 
         /// Idle longer than the limit.
         case idleTimeout(seconds: Int)
+        /// The client's line was longer than the simulation keeps (``RelayLimits``), and the part
+        /// not kept could change the answer.
+        case lineNotKept(length: Int, kept: Int)
         /// Anything else.
         case note(String)
     }
@@ -276,6 +279,8 @@ public struct Fact: Sendable, Hashable, Codable, CustomStringConvertible {
             return "AUTH attempt \(attempt) taken as recorded: \(success ? "success" : "failure")"
         case .mailAuthParameter(let value): return "MAIL AUTH= parameter sets TCPREMOTEINFO=\(value)"
         case .idleTimeout(let seconds): return "no input for \(seconds) seconds"
+        case .lineNotKept(let length, let kept):
+            return "the line has \(length) bytes and only the first \(kept) were kept (line length limit): the real server may answer differently"
         case .note(let text): return text
         }
     }

@@ -12,7 +12,8 @@ public struct Exchange: Sendable, Hashable {
     public enum Kind: Sendable, Hashable {
         /// The connection opened: the greeting (or nothing, for a tcpserver deny).
         case greeting
-        /// A command line; `verb` is the verb as sent, upper-cased (`""` for an empty line).
+        /// A command line; `verb` is the verb as sent, upper-cased (`""` for an empty line; only
+        /// its kept part for a line longer than ``RelayLimits/maxLineLength``).
         case command(verb: String)
         /// The message after `354`, up to and including the final `.` line.
         case messageBody
@@ -36,10 +37,13 @@ public struct Exchange: Sendable, Hashable {
     public var closedAfter: Bool
     /// Seconds the program paused before replying (AUTH failure: 5). Never slept; recorded.
     public var delay: Double
+    /// Set when the client sent more than ``RelayLimits`` keeps: ``clientBytes`` then holds the
+    /// kept part (and the line end).
+    public var truncation: Truncation?
 
     public init(
         kind: Kind, stage: Stage, clientBytes: [UInt8] = [], reply: [UInt8] = [], decision: Decision? = nil,
-        closedAfter: Bool = false, delay: Double = 0
+        closedAfter: Bool = false, delay: Double = 0, truncation: Truncation? = nil
     ) {
         self.kind = kind
         self.stage = stage
@@ -48,6 +52,7 @@ public struct Exchange: Sendable, Hashable {
         self.decision = decision
         self.closedAfter = closedAfter
         self.delay = delay
+        self.truncation = truncation
     }
 
     /// The reply split into lines, without CRLF (bytes decoded as UTF-8, invalid ones replaced).
@@ -82,23 +87,32 @@ public struct QueuedMessage: Sendable, Hashable {
     public var recipients: [[UInt8]]
     /// The `Received:` line qmail-smtpd wrote in front of the message (two lines, LF ends).
     public var receivedLine: [UInt8]
-    /// The message as received (after unstuffing and CRLF→LF), without the Received line.
+    /// The message as received (after unstuffing and CRLF→LF), without the Received line; at
+    /// most ``RelayLimits/maxMessageBytes`` of it (see ``bodyBytes``).
     public var body: [UInt8]
+    /// The message's length: more than `body.count` when the body was longer than the limit.
+    public var bodyBytes: Int
     /// qmail-queue's pid (the `qp` in the reply).
     public var qp: Int
     /// The unix time in the `250 ok` reply.
     public var acceptedAt: Int64
 
-    public init(sender: [UInt8], recipients: [[UInt8]], receivedLine: [UInt8], body: [UInt8], qp: Int, acceptedAt: Int64) {
+    public init(
+        sender: [UInt8], recipients: [[UInt8]], receivedLine: [UInt8], body: [UInt8], bodyBytes: Int? = nil, qp: Int,
+        acceptedAt: Int64
+    ) {
         self.sender = sender
         self.recipients = recipients
         self.receivedLine = receivedLine
         self.body = body
+        self.bodyBytes = max(body.count, bodyBytes ?? body.count)
         self.qp = qp
         self.acceptedAt = acceptedAt
     }
 
-    /// The full message qmail-queue received: Received line, then the body.
+    /// Whether the whole body was kept.
+    public var isComplete: Bool { bodyBytes == body.count }
+    /// The full message qmail-queue received: Received line, then the body (as kept).
     public var message: [UInt8] { receivedLine + body }
     /// The sender as text.
     public var senderText: String { String(decoding: sender, as: UTF8.self) }

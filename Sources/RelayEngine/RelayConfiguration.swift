@@ -22,6 +22,7 @@ public struct RelayConfiguration: Sendable {
         var rules: RulesDatabase?
         var tcpserver: TCPServerOptions
         var ipmeAddresses: Set<UInt32>
+        var limits: RelayLimits
     }
 
     final class Box: Sendable {
@@ -101,6 +102,12 @@ public struct RelayConfiguration: Sendable {
         set { update { $0.tcpserver = newValue } }
     }
 
+    /// How many client bytes the simulation keeps per line and per message.
+    public var limits: RelayLimits {
+        get { box.values.limits }
+        set { update { $0.limits = newValue } }
+    }
+
     /// ipme as 32-bit addresses, 0.0.0.0 included.
     var ipmeAddresses: Set<UInt32> { box.values.ipmeAddresses }
 
@@ -116,18 +123,19 @@ public struct RelayConfiguration: Sendable {
     ///   - queue: qmail-queue's behaviour.
     ///   - rules: tcpserver's `-x` rules, or nil for none.
     ///   - tcpserver: tcpserver's options.
+    ///   - limits: client bytes kept per line and per message.
     public init(
         control: QmailControl, variant: QmailVariant = .netqmail, auth: AuthOptions? = nil,
         rblsmtpd: RBLSMTPDOptions? = nil, ipme: [String] = [], environment: [String: String] = [:],
         clock: Int64 = 1_795_561_493, processIDs: ProcessNumbering = ProcessNumbering(),
         queue: QueueBehaviour = .accept, rules: RulesDatabase? = nil,
-        tcpserver: TCPServerOptions = TCPServerOptions()
+        tcpserver: TCPServerOptions = TCPServerOptions(), limits: RelayLimits = RelayLimits()
     ) {
         box = Box(
             Values(
                 control: control, variant: variant, auth: auth, rblsmtpd: rblsmtpd, ipme: ipme,
                 environment: environment, clock: clock, processIDs: processIDs, queue: queue, rules: rules,
-                tcpserver: tcpserver, ipmeAddresses: RelayConfiguration.parseAddresses(ipme)))
+                tcpserver: tcpserver, ipmeAddresses: RelayConfiguration.parseAddresses(ipme), limits: limits))
     }
 
     /// Parses dotted quads (invalid ones are ignored; use ``parseIPv4(_:)`` to validate first).

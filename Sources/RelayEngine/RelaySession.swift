@@ -82,12 +82,29 @@ public struct RelaySession: Sendable {
     var started = false {
         didSet { if started { exchanges.reserveCapacity(8) } }
     }
+    /// The line being received: at most `limits.maxLineLength` bytes of it; the rest is counted
+    /// in `pendingDropped`, and `pendingLastByte` says whether a CR came right before the LF.
     var pendingLine: [UInt8] = []
+    var pendingDropped = 0
+    var pendingLastByte: UInt8 = 0
+    /// Dropped bytes before the first NUL among them (qmail-smtpd reads the line as a C string).
+    var pendingDroppedBeforeNUL = 0
+    var pendingDroppedNUL = false
+    /// The message being received (its kept part) and the bytes not kept.
     var pendingBody: [UInt8] = []
+    var pendingBodyDropped = 0
     var idleTime: Double = 0
     let sources: [String: SourceLocation]
     /// tcpserver's rules lookups for this connection (see ``lookups``).
     var rulesLookups = CDBLookupRecorder()
+
+    /// Client bytes the session holds while it waits for a line end or the end of a message:
+    /// never more than ``RelayLimits/maxLineLength`` plus twice ``RelayLimits/maxMessageBytes``
+    /// (the step's bytes and the message as qmail-queue would get it), however much the client
+    /// sends.
+    public var bufferedClientBytes: Int {
+        pendingLine.count + pendingBody.count + (smtpd?.body.count ?? 0)
+    }
 
     /// Warnings about the configuration (control files and rules).
     public var warnings: [ConfigurationWarning] {
@@ -336,49 +353,117 @@ public struct RelaySession: Sendable {
 
     private mutating func feed(_ buffer: UnsafeBufferPointer<UInt8>, into output: inout [UInt8]) {
         var index = 0
+        let limits = configuration.limits
         while index < buffer.count, !isClosed {
             if smtpd?.isReadingMessage == true {
                 let now = self.now
                 let (consumed, result) = smtpd!.feedBody(
                     UnsafeBufferPointer(rebasing: buffer[index...]), configuration: configuration, now: now)
-                pendingBody.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[index..<(index + consumed)]))
+                let room = max(0, limits.maxMessageBytes - pendingBody.count)
+                pendingBody.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[index..<(index + min(consumed, room))]))
+                pendingBodyDropped += consumed - min(consumed, room)
                 index += consumed
                 if let result {
                     let body = pendingBody
+                    var truncation: Truncation? = nil
+                    if pendingBodyDropped > 0 {
+                        truncation = Truncation(
+                            limit: .messageBytes, totalBytes: body.count + pendingBodyDropped, droppedBytes: pendingBodyDropped,
+                            affectsOutcome: false)
+                    }
                     pendingBody = []
-                    output += apply(result, kind: .messageBody, stage: .qmailSMTPD, client: body, decisionOverride: nil)
+                    pendingBodyDropped = 0
+                    output += apply(
+                        result, kind: .messageBody, stage: .qmailSMTPD, client: body, decisionOverride: nil,
+                        truncation: truncation)
                 }
                 continue
             }
             let rest = UnsafeBufferPointer(rebasing: buffer[index...])
-            guard let newline = rest.firstIndex(of: Bytes.lf) else {
-                pendingLine.append(contentsOf: rest)
+            guard let newline = _ByteScan.firstIndex(of: Bytes.lf, in: rest) else {
+                appendPending(rest, limit: limits.maxLineLength)
                 return
             }
-            let line: [UInt8]
-            if pendingLine.isEmpty {
-                line = Array(UnsafeBufferPointer(rebasing: rest[..<(newline + 1)]))
-            } else {
-                pendingLine.append(contentsOf: UnsafeBufferPointer(rebasing: rest[..<(newline + 1)]))
-                line = pendingLine
-                pendingLine = []
-            }
             index += newline + 1
-            output += handleLine(line)
+            if pendingLine.isEmpty, pendingDropped == 0, newline <= limits.maxLineLength {
+                output += handleLine(Array(UnsafeBufferPointer(rebasing: rest[...newline])), truncation: nil, lineEnd: 1, argumentNotKept: 0)
+                continue
+            }
+            appendPending(UnsafeBufferPointer(rebasing: rest[..<newline]), limit: limits.maxLineLength)
+            var line = pendingLine
+            var truncation: Truncation? = nil
+            let lineEnd = pendingLastByte == Bytes.cr ? 2 : 1
+            // The argument's bytes not kept, up to a NUL (a C string ends there) or the line end.
+            let argumentNotKept =
+                pendingLine.contains(0) ? 0 : (pendingDroppedNUL ? pendingDroppedBeforeNUL : pendingDropped - (lineEnd - 1))
+            if pendingDropped > 0 {
+                // The kept part, then the line end as sent (a CR right before the LF, if any).
+                if pendingLastByte == Bytes.cr { line.append(Bytes.cr) }
+                truncation = Truncation(
+                    limit: .lineLength, totalBytes: pendingLine.count + pendingDropped + 1, droppedBytes: pendingDropped,
+                    affectsOutcome: false)
+            }
+            line.append(Bytes.lf)
+            pendingLine = []
+            pendingDropped = 0
+            pendingDroppedBeforeNUL = 0
+            pendingDroppedNUL = false
+            output += handleLine(line, truncation: truncation, lineEnd: lineEnd, argumentNotKept: argumentNotKept)
         }
     }
 
-    private mutating func handleLine(_ line: [UInt8]) -> [UInt8] {
+    /// Adds bytes of a line not yet ended, keeping at most `limit` of the line.
+    private mutating func appendPending(_ bytes: UnsafeBufferPointer<UInt8>, limit: Int) {
+        guard let last = bytes.last else { return }
+        let room = max(0, limit - pendingLine.count)
+        if room > 0 { pendingLine.append(contentsOf: UnsafeBufferPointer(rebasing: bytes.prefix(room))) }
+        if bytes.count > room {
+            let dropped = UnsafeBufferPointer(rebasing: bytes[room...])
+            pendingDropped += dropped.count
+            if !pendingDroppedNUL {
+                if let nul = _ByteScan.firstIndex(of: 0, in: dropped) {
+                    pendingDroppedBeforeNUL += nul
+                    pendingDroppedNUL = true
+                } else {
+                    pendingDroppedBeforeNUL += dropped.count
+                }
+            }
+        }
+        pendingLastByte = last
+    }
+
+    /// Handles a complete line; `lineEnd` is the length of its CRLF or LF, `argumentNotKept` the
+    /// bytes of its argument (as qmail-smtpd reads it) beyond the kept part.
+    private mutating func handleLine(_ line: [UInt8], truncation: Truncation?, lineEnd: Int, argumentNotKept: Int) -> [UInt8] {
         if let rbl {
+            // rblsmtpd answers by the verb alone.
             let result = rbl.line(line[...])
-            return apply(result, kind: .command(verb: RelaySession.verb(of: line)), stage: .rblsmtpd, client: line, decisionOverride: nil)
+            return apply(
+                result, kind: .command(verb: RelaySession.verb(of: line)), stage: .rblsmtpd, client: line,
+                decisionOverride: nil, truncation: truncation)
         }
         guard smtpd != nil else { return [] }
         let kind: Exchange.Kind
         if smtpd!.isReadingAuthResponse { kind = .authResponse } else { kind = .command(verb: RelaySession.verb(of: line)) }
+        var truncation = truncation
+        if truncation != nil, smtpd!.tailMatters(line[...], configuration: configuration) {
+            truncation!.affectsOutcome = true
+        }
         let now = self.now
-        let result = smtpd!.line(line[...], configuration: configuration, now: now)
-        return apply(result, kind: kind, stage: .qmailSMTPD, client: line, decisionOverride: nil)
+        var result = smtpd!.line(line[...], configuration: configuration, now: now)
+        if let truncation, truncation.affectsOutcome {
+            let kept = truncation.totalBytes - truncation.droppedBytes - 1
+            result.decision?.reasons.append(Fact(.lineNotKept(length: truncation.totalBytes - lineEnd, kept: kept)))
+        } else if truncation != nil, var decision = result.decision {
+            // A fact that measured the cut argument measures the whole one.
+            for index in decision.reasons.indices {
+                if case .addressTooLong(let length) = decision.reasons[index].kind {
+                    decision.reasons[index].kind = .addressTooLong(length: length + argumentNotKept)
+                }
+            }
+            result.decision = decision
+        }
+        return apply(result, kind: kind, stage: .qmailSMTPD, client: line, decisionOverride: nil, truncation: truncation)
     }
 
     /// The verb of a command line as sent, upper-cased.
@@ -400,7 +485,8 @@ public struct RelaySession: Sendable {
     }
 
     private mutating func apply(
-        _ result: StepResult, kind: Exchange.Kind, stage: Stage, client: [UInt8], decisionOverride: Decision?
+        _ result: StepResult, kind: Exchange.Kind, stage: Stage, client: [UInt8], decisionOverride: Decision?,
+        truncation: Truncation? = nil
     ) -> [UInt8] {
         if result.delay > 0 { elapsed += result.delay }
         if let queued = result.queued { envelopes.append(queued) }
@@ -408,7 +494,8 @@ public struct RelaySession: Sendable {
         record(
             Exchange(
                 kind: kind, stage: stage, clientBytes: client, reply: result.reply,
-                decision: decisionOverride ?? result.decision, closedAfter: closing, delay: result.delay))
+                decision: decisionOverride ?? result.decision, closedAfter: closing, delay: result.delay,
+                truncation: truncation))
         if let status = result.exitStatus {
             let ending: Ending
             switch kind {
@@ -430,6 +517,10 @@ public struct RelaySession: Sendable {
         self.ending = ending
         exitStatus = status
         pendingLine = []
+        pendingDropped = 0
+        pendingDroppedBeforeNUL = 0
+        pendingDroppedNUL = false
         pendingBody = []
+        pendingBodyDropped = 0
     }
 }

@@ -79,8 +79,10 @@ struct SMTPDStage {
     var queueCount = 0
     var currentQP = 0
     var receivedLine: [UInt8] = []
+    /// The message as received, at most `maxBody` bytes of it; `bodyCount` counts every byte.
     var body: [UInt8] = []
     var bodyCount = 0
+    let maxBody: Int
     var blastState = 1
     var inHeader = true
     var headerPosition = 0
@@ -96,6 +98,7 @@ struct SMTPDStage {
         setupFailure = control.setupFailure
         greeting = control.greeting?.bytes ?? []
         self.control = control.storage
+        maxBody = configuration.limits.maxMessageBytes
         func value(_ name: String) -> [UInt8]? { environment[name].map(Bytes.cString) }
         func text(_ name: String) -> String? { environment[name].map(Bytes.cText) }
         remoteIP = text("TCPREMOTEIP") ?? "unknown"
@@ -194,6 +197,67 @@ struct SMTPDStage {
             break
         }
         return StepResult(reply: Replies.r502Unimplemented551)
+    }
+
+    /// Whether bytes dropped after `line` (a command line cut at the line length limit, its line
+    /// end included) could change what qmail-smtpd does with it. qmail-smtpd reads a line as a
+    /// C string, splits the verb at the first space and looks at the argument only for MAIL,
+    /// RCPT, HELO, EHLO and AUTH (and AUTH responses); an address closed in the kept part (or
+    /// already too long) does not depend on what follows, except for MAIL in the AUTH build,
+    /// whose parameters are read to the end of the line.
+    func tailMatters(_ line: ArraySlice<UInt8>, configuration: RelayConfiguration) -> Bool {
+        if case .authLine = mode { return true }
+        var end = line.endIndex - 1
+        if end > line.startIndex, line[end - 1] == Bytes.cr { end -= 1 }
+        let content = line[line.startIndex..<end]
+        if content.contains(0) { return false }
+        guard let verbEnd = content.firstIndex(of: Bytes.space) else { return false }
+        let verb = content[content.startIndex..<verbEnd]
+        guard verb.count == 4 else { return false }
+        if Bytes.equalsFolded(verb, "helo") || Bytes.equalsFolded(verb, "ehlo") { return true }
+        if authBuild, Bytes.equalsFolded(verb, "auth") { return true }
+        let isMail = Bytes.equalsFolded(verb, "mail")
+        guard isMail || Bytes.equalsFolded(verb, "rcpt") else { return false }
+        if isMail && authBuild { return true }
+        // addrparse on the kept argument: does the address end (or pass 899 bytes) inside it?
+        var index = verbEnd
+        guard let angle = content[index...].firstIndex(of: UInt8(ascii: "<")) else { return true }
+        index = angle + 1
+        if index < content.endIndex, content[index] == UInt8(ascii: "@") {
+            guard let colon = content[index...].firstIndex(of: UInt8(ascii: ":")) else { return true }
+            index = colon + 1
+        }
+        var address: [UInt8] = []
+        var escaped = false
+        var quoted = false
+        while index < content.endIndex {
+            let byte = content[index]
+            index += 1
+            if escaped {
+                escaped = false
+                address.append(byte)
+            } else if !quoted, byte == UInt8(ascii: ">") {
+                return false
+            } else if byte == UInt8(ascii: "\\") {
+                escaped = true
+            } else if byte == UInt8(ascii: "\"") {
+                quoted.toggle()
+            } else {
+                address.append(byte)
+            }
+        }
+        // Not closed: 900 bytes or more get 555 whatever follows, unless a domain literal of this
+        // host (`@[0…0192.0.2.25]`, digits unlimited) could still end the address and be replaced
+        // by localiphost (qmail's default: control/me), which shortens it: only when the address
+        // so far ends with `@[` and digits and dots.
+        guard address.count >= 900 else { return true }
+        guard configuration.control.localIPHost != nil, let at = address.lastIndex(of: UInt8(ascii: "@")) else {
+            return false
+        }
+        let literal = address[(at + 1)...]
+        guard let first = literal.first else { return true }
+        return first == UInt8(ascii: "[")
+            && literal.dropFirst().allSatisfy { $0 == UInt8(ascii: ".") || ($0 >= 48 && $0 <= 57) }
     }
 
     mutating func quit() -> StepResult {
@@ -681,7 +745,8 @@ struct SMTPDStage {
                 var end = index
                 while end < bytes.count, bytes[end] != Bytes.cr, bytes[end] != Bytes.lf { end += 1 }
                 if end > index {
-                    body.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[index..<end]))
+                    let kept = min(end, index + max(0, maxBody - body.count))
+                    if kept > index { body.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[index..<kept])) }
                     bodyCount += end - index
                     index = end
                     continue
@@ -761,7 +826,7 @@ struct SMTPDStage {
 
     @inline(__always)
     private mutating func put(_ byte: UInt8) {
-        body.append(byte)
+        if body.count < maxBody { body.append(byte) }
         bodyCount += 1
     }
 
@@ -798,7 +863,8 @@ struct SMTPDStage {
             Bytes.appendDecimal(currentQP, to: &reply)
             reply.append(contentsOf: Bytes.crlf)
             let message = QueuedMessage(
-                sender: mailFrom, recipients: recipients, receivedLine: receivedLine, body: body, qp: currentQP,
+                sender: mailFrom, recipients: recipients, receivedLine: receivedLine, body: body, bodyBytes: bodyCount,
+                qp: currentQP,
                 acceptedAt: now)
             var result = StepResult(reply: reply)
             result.queued = message

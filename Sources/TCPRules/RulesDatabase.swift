@@ -112,12 +112,58 @@ public struct RulesDatabase: Sendable {
         self.index = nil
     }
 
-    /// The in-memory index of `cdb`, or nil if it is too large or a record is damaged.
+    /// The in-memory index of `cdb`, or nil if it is too large or some lookup could fail or
+    /// answer differently from `cdb_find` (see ``findableRecords(_:)``).
     static func makeIndex(_ cdb: CDB) -> _RulesIndex? {
         var slots = 0
         for table in 0..<256 { slots += Int(cdb.table(table).slots) }
         guard slots / 2 <= _RulesIndex.maximumRecords else { return nil }
-        return try? _RulesIndex(cdb: cdb)
+        guard let entries = findableRecords(cdb) else { return nil }
+        return _RulesIndex(entries: entries)
+    }
+
+    /// Every key `cdb_find` can find in `cdb`, with the data it returns for it — read from the
+    /// hash tables, not from the record area, since tcpserver looks keys up only through the
+    /// tables: a record no slot leads to is never found, a slot may lead into the middle of
+    /// another record, and the first match in probe order wins.
+    ///
+    /// Nil when some lookup would fail instead of answering (a slot leading outside the record
+    /// area, a table without an empty slot): only probing the cdb then answers as tcpserver does.
+    static func findableRecords(_ cdb: CDB) -> [(key: CDB.Value, data: CDB.Value)]? {
+        var keys: [CDB.Value] = []
+        let recordsEnd = cdb.recordAreaEnd
+        for table in 0..<256 {
+            let (position, slotCount) = cdb.table(table)
+            guard slotCount > 0 else { continue }
+            var hasEmptySlot = false
+            for slot in 0..<Int(slotCount) {
+                let entry = cdb.withUnsafeBytes(at: CDB.Location(offset: Int(position) + slot * 8, count: 8)) {
+                    UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))
+                }
+                let recordPosition = Int(entry >> 32)
+                if recordPosition == 0 {
+                    hasEmptySlot = true
+                    continue
+                }
+                guard recordPosition >= 2048, recordPosition <= recordsEnd - 8 else { return nil }
+                let lengths = cdb.withUnsafeBytes(at: CDB.Location(offset: recordPosition, count: 8)) {
+                    UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))
+                }
+                let keyLength = Int(UInt32(truncatingIfNeeded: lengths))
+                let dataLength = Int(lengths >> 32)
+                guard recordPosition + 8 + keyLength + dataLength <= recordsEnd else { return nil }
+                keys.append(cdb.value(at: CDB.Location(offset: recordPosition + 8, count: keyLength)))
+            }
+            guard hasEmptySlot else { return nil }
+        }
+        var entries: [(key: CDB.Value, data: CDB.Value)] = []
+        entries.reserveCapacity(keys.count)
+        for key in keys {
+            // With every slot valid and an empty slot in every table, lookups cannot throw.
+            guard let location = key.withUnsafeBytes({ bytes in try? cdb.firstLocation(bytes) }) else { continue }
+            entries.append((key, cdb.value(at: location)))
+        }
+        return entries
     }
 
     /// A rules file that does not exist: tcpserver drops every connection, or with `-X` ignores it.

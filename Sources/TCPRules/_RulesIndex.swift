@@ -41,11 +41,8 @@ final class _RulesIndex: @unchecked Sendable {
     /// The largest database indexed (larger ones are searched in the cdb directly).
     static let maximumRecords = 8_000_000
 
-    /// Indexes every record of `cdb`, keeping the first record of each key.
-    init(cdb: CDB) throws(CDBError) {
-        var records: [CDB.Record] = []
-        var cursor = cdb.records()
-        while let record = try cursor.next() { records.append(record) }
+    /// Indexes `records` (what `cdb_find` returns for each key), keeping the first of each key.
+    init(entries records: [(key: CDB.Value, data: CDB.Value)]) {
         var capacity = 16
         while capacity < records.count * 2 { capacity <<= 1 }
         let slotMask = capacity - 1

@@ -147,8 +147,10 @@ struct BenchCdb: ParsableCommand {
                 text.append(contentsOf: key)
                 text.append(0x0a)
             }
-            guard FileManager.default.createFile(atPath: writeKeys, contents: Data(text)) else {
-                throw cdbFailure("\(writeKeys): unable to write")
+            do {
+                try OutputFile.write(text, to: writeKeys, kind: .list, inputs: [file] + [keys].compactMap { $0 })
+            } catch {
+                throw cdbFailure("\(error)")
             }
         }
         let pool = BenchKeyPool(keyList)

@@ -29,6 +29,14 @@ struct CdbMake: ParsableCommand {
 
     func run() throws {
         let source = CdbInput(path: input == nil || input == "-" ? nil : input)
+        do {
+            // The input is read while the cdb is written: neither file may be it.
+            let inputs = [input].compactMap { $0 }
+            try OutputFile.checkNotInput(output, what: "the cdb", inputs: inputs)
+            if let temporary { try OutputFile.checkNotInput(temporary, what: "the temporary file", inputs: inputs + [output]) }
+        } catch {
+            throw cdbFailure("\(error)")
+        }
         var parser = CDBMakeParser(name: source.name)
         let writer: CDBWriter
         do {

@@ -41,6 +41,7 @@ extension RelayLab {
         @OptionGroup var lookupFlags: LookupTimingFlags
 
         @OptionGroup var htmlFlags: HTMLReportFlags
+        @OptionGroup(title: "Limits") var inputLimits: InputLimitFlags
 
         func run() throws {
             if let jobs, jobs < 1 {
@@ -61,6 +62,13 @@ extension RelayLab {
                 FileHandle.standardError.write(Data("relaylab check: \(error.summary)\n".utf8))
                 throw ExitCode(2)
             }
+            do {
+                if let junit { try OutputFile.check(junit, kind: .junitReport, inputs: paths + files) }
+                if let html = htmlFlags.html { try OutputFile.check(html, kind: .htmlReport, inputs: paths + files) }
+            } catch {
+                FileHandle.standardError.write(Data("relaylab check: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
             let colour = HumanReportWriter.usesColour(
                 isTerminal: isatty(STDOUT_FILENO) == 1, environment: ProcessInfo.processInfo.environment)
             let reportFormat = ReportFormat(rawValue: format.rawValue) ?? .human
@@ -70,7 +78,7 @@ extension RelayLab {
             var collector = HTMLReportCollector()
             var htmlWarnings: [String] = []
             output.write(writer.begin())
-            var runner = CheckRunner(jobs: jobs)
+            var runner = CheckRunner(jobs: jobs, maxFileBytes: inputLimits.scenarioBytes, limits: inputLimits.engine)
             runner.lookupSampleEvery = lookupFlags.lookupSample
             let summary = runner.run(files: files) { event in
                 switch event {
@@ -89,11 +97,13 @@ extension RelayLab {
             output.flush()
             try htmlFlags.write(
                 HTMLReport.check(summary, paths: paths, warnings: htmlWarnings, collector: collector).render(),
-                tool: "relaylab check")
+                tool: "relaylab check", inputs: paths + files)
             if let junit, var junitWriter {
                 let xml = junitWriter.finish(summary)
-                guard FileManager.default.createFile(atPath: junit, contents: Data(xml.utf8)) else {
-                    FileHandle.standardError.write(Data("relaylab check: cannot write the JUnit report to \(junit)\n".utf8))
+                do {
+                    try OutputFile.write(Array(xml.utf8), to: junit, kind: .junitReport, inputs: paths + files)
+                } catch {
+                    FileHandle.standardError.write(Data("relaylab check: \(error)\n".utf8))
                     throw ExitCode(2)
                 }
             }

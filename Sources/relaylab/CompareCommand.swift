@@ -66,6 +66,8 @@ extension RelayLab {
         @OptionGroup var lookupFlags: LookupTimingFlags
 
         @OptionGroup var htmlFlags: HTMLReportFlags
+        @OptionGroup(title: "Limits") var inputLimits: InputLimitFlags
+        @OptionGroup(title: "Capture limits") var captureLimits: CaptureLimitFlags
 
         /// Checks the arguments (in run(), not validate(): ArgumentParser validates for --help too).
         func checkArguments() throws {
@@ -77,6 +79,7 @@ extension RelayLab {
                 if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
                 try lookupFlags.check()
                 try htmlFlags.check()
+                try captureLimits.check()
                 for port in ports where !(1...65535).contains(port) {
                     throw ValidationError("--port \(port) is out of range (1-65535)")
                 }
@@ -138,13 +141,24 @@ extension RelayLab {
                     values.rev = rev
                     sides[index] = values
                 }
-                sideListeners = try sides.map { side in try ReplayConfigurationFlags.parse(side.arguments).listeners() }
+                sideListeners = try sides.map { side in
+                    try ReplayConfigurationFlags.parse(side.arguments).listeners(maxFileBytes: inputLimits.scenarioBytes)
+                }
+                for listeners in sideListeners { listeners.limits = inputLimits.engine }
                 (captures, scenarios) = try Compare.classify(inputs)
                 ptrTable = try ptr.map { path throws(ReplayInputError) in try ReplayPTRTable.load(path: path) }
             } catch {
                 throw fail(ReplayCLIError.message(error))
             }
             func label(_ text: String) -> String { revisions.reduce(text) { $1.label($0) } }
+            // Files and folders this run reads: never written to.
+            let inputPaths = inputs + [ptr].compactMap { $0 } + sideListeners.flatMap(\.inputPaths)
+            do {
+                if let junit { try OutputFile.check(junit, kind: .junitReport, inputs: inputPaths) }
+                if let html = htmlFlags.html { try OutputFile.check(html, kind: .htmlReport, inputs: inputPaths) }
+            } catch {
+                throw fail("\(error)")
+            }
 
             var captureOptions = CaptureOptions()
             if !ports.isEmpty { captureOptions.smtpPorts = Set(ports) }
@@ -152,10 +166,12 @@ extension RelayLab {
                 for listener in listeners.listeners { if let port = listener.port { captureOptions.smtpPorts.insert(port) } }
             }
             captureOptions.filter = filter
+            captureOptions.limits = captureLimits.limits(lineLength: inputLimits.maxLineLength)
             let runner = CompareRunner(
                 baseline: sideListeners[0], candidate: sideListeners[1], ptr: ptrTable, captureOptions: captureOptions,
                 threads: threads ?? ReplayRunner.defaultThreads)
             runner.lookupSampleEvery = lookupFlags.lookupSample
+            runner.maxFileBytes = inputLimits.scenarioBytes
             let reportFormat = Format(rawValue: format) ?? .human
             var summary = CompareSummary()
             summary.lookups = LookupStatistics(sampleEvery: lookupFlags.lookupSample)
@@ -207,11 +223,13 @@ extension RelayLab {
                         summary, inputs: inputs, baseline: headings[0], candidate: headings[1], warnings: warnings,
                         collector: collector
                     ).render()),
-                tool: "relaylab compare")
+                tool: "relaylab compare", inputs: inputPaths)
             if let junit, var junitWriter {
                 let xml = label(junitWriter.finish(summary.reportSummary))
-                guard FileManager.default.createFile(atPath: junit, contents: Data(xml.utf8)) else {
-                    throw fail("cannot write the JUnit report to \(junit)")
+                do {
+                    try OutputFile.write(Array(xml.utf8), to: junit, kind: .junitReport, inputs: inputPaths)
+                } catch {
+                    throw fail("\(error)")
                 }
             }
             withExtendedLifetime(revisions) {}

@@ -93,9 +93,13 @@ extension RelayLab {
             captureOptions.filter = filter
 
             var extractor = ScenarioExtractor(outputPath: output, configuration: reference, ignoreGreeting: ignoreGreeting)
-            let temporary = output + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-            guard FileManager.default.createFile(atPath: temporary, contents: nil), let file = FileHandle(forWritingAtPath: temporary) else {
-                FileHandle.standardError.write(Data("relaylab extract: \(output): cannot write the scenario file\n".utf8))
+            let file: OutputFile
+            do {
+                file = try OutputFile(
+                    path: output, kind: .extractedScenario,
+                    inputs: captures + configurationFlags.inputPaths + listeners.inputPaths)
+            } catch {
+                FileHandle.standardError.write(Data("relaylab extract: \(error)\n".utf8))
                 throw ExitCode(2)
             }
             var buffer = extractor.header(captures: captures, name: name)
@@ -106,33 +110,29 @@ extension RelayLab {
                     if case .extracted(let text) = extractor.connection(dialogue, clientName: name, target: target) {
                         buffer += text
                         if buffer.utf8.count >= 1 << 16 {
-                            file.write(Data(buffer.utf8))
+                            try file.write(Array(buffer.utf8))
                             buffer = ""
                         }
                     }
                 }
                 buffer += extractor.footer()
-                file.write(Data(buffer.utf8))
-                try file.close()
+                try file.write(Array(buffer.utf8))
             } catch {
-                try? file.close()
-                try? FileManager.default.removeItem(atPath: temporary)
+                file.discard()
                 FileHandle.standardError.write(Data("relaylab extract: \(ReplayCLIError.message(error))\n".utf8))
                 throw ExitCode(2)
             }
             guard extractor.extracted > 0 else {
-                try? FileManager.default.removeItem(atPath: temporary)
+                file.discard()
                 var message = "relaylab extract: no connection could be extracted"
                 if let first = extractor.skipped.first { message += " (#\(first.index): \(first.reason))" }
                 FileHandle.standardError.write(Data((message + "\n").utf8))
                 throw ExitCode(2)
             }
             do {
-                if FileManager.default.fileExists(atPath: output) { try FileManager.default.removeItem(atPath: output) }
-                try FileManager.default.moveItem(atPath: temporary, toPath: output)
+                try file.commit()
             } catch {
-                try? FileManager.default.removeItem(atPath: temporary)
-                FileHandle.standardError.write(Data("relaylab extract: \(output): cannot write the scenario file (\(error.localizedDescription))\n".utf8))
+                FileHandle.standardError.write(Data("relaylab extract: \(error)\n".utf8))
                 throw ExitCode(2)
             }
             var summary = "relaylab extract: wrote \(extractor.extracted) connection\(extractor.extracted == 1 ? "" : "s") to \(output)"

@@ -70,6 +70,9 @@ extension RelayLab {
 
         @OptionGroup var htmlFlags: HTMLReportFlags
 
+        @OptionGroup(title: "Limits") var inputLimits: InputLimitFlags
+        @OptionGroup(title: "Capture limits") var captureLimits: CaptureLimitFlags
+
         /// Usage errors exit with 2 (checked in `run`, so that `--help` is not disturbed).
         func checkUsage() throws {
             do {
@@ -82,6 +85,7 @@ extension RelayLab {
                 if let captureThreads, captureThreads < 0 { throw ValidationError("--capture-threads must be 0 or more") }
                 try lookupFlags.check()
                 try htmlFlags.check()
+                try captureLimits.check()
                 for port in ports where !(1...65535).contains(port) {
                     throw ValidationError("--port \(port) is out of range (1-65535)")
                 }
@@ -96,7 +100,11 @@ extension RelayLab {
             let listeners: ReplayListeners
             let ptr: ReplayPTRTable?
             do {
-                listeners = try configurationFlags.listeners()
+                listeners = try configurationFlags.listeners(maxFileBytes: inputLimits.scenarioBytes)
+                listeners.limits = inputLimits.engine
+                let inputs = captures + configurationFlags.inputPaths + listeners.inputPaths
+                if let junit { try OutputFile.check(junit, kind: .junitReport, inputs: inputs) }
+                if let html = htmlFlags.html { try OutputFile.check(html, kind: .htmlReport, inputs: inputs) }
                 ptr = try configurationFlags.ptrTable()
                 try listeners.validate()
             } catch {
@@ -108,6 +116,7 @@ extension RelayLab {
             for listener in listeners.listeners { if let port = listener.port { captureOptions.smtpPorts.insert(port) } }
             captureOptions.filter = filter
             captureOptions.reconstructionThreads = captureThreads ?? (ReplayRunner.defaultThreads > 4 ? 1 : 0)
+            captureOptions.limits = captureLimits.limits(lineLength: inputLimits.maxLineLength)
             var options = ReplayOptions(
                 matching: ReplayOptions.Matching(rawValue: matching) ?? .exact, ignoreGreeting: ignoreGreeting,
                 keepAllSteps: format == .json)
@@ -169,11 +178,15 @@ extension RelayLab {
                     summary, files: captures, context: [("configuration", listeners.origin)], warnings: warnings,
                     collector: collector
                 ).render(),
-                tool: "relaylab replay")
+                tool: "relaylab replay", inputs: captures + configurationFlags.inputPaths + listeners.inputPaths)
             if let junit, var junitWriter {
                 let xml = junitWriter.finish(junitSummary)
-                guard FileManager.default.createFile(atPath: junit, contents: Data(xml.utf8)) else {
-                    FileHandle.standardError.write(Data("relaylab replay: cannot write the JUnit report to \(junit)\n".utf8))
+                do {
+                    try OutputFile.write(
+                        Array(xml.utf8), to: junit, kind: .junitReport,
+                        inputs: captures + configurationFlags.inputPaths + listeners.inputPaths)
+                } catch {
+                    FileHandle.standardError.write(Data("relaylab replay: \(error)\n".utf8))
                     throw ExitCode(2)
                 }
             }

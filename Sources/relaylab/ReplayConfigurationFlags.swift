@@ -69,6 +69,11 @@ struct ReplayConfigurationFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Client IP → PTR name, one 'IP NAME' per line (as captures/*/ptr.txt); PTR answers in the capture fill in the rest.", valueName: "FILE"))
     var ptr: String?
 
+    /// The files and folders these flags name (never written to).
+    var inputPaths: [String] {
+        [config, control, rules, rblFixture, ptr].compactMap { $0 } + runScripts
+    }
+
     /// Checks what can be checked without reading files.
     func check() throws(ValidationError) {
         if config != nil && !runScripts.isEmpty {
@@ -160,14 +165,14 @@ struct ReplayConfigurationFlags: ParsableArguments {
     }
 
     /// The listeners: from the configuration file, the run scripts, or the flags alone.
-    func listeners() throws -> ReplayListeners {
+    func listeners(maxFileBytes: Int = YAMLSource.defaultMaxFileBytes) throws -> ReplayListeners {
         let overrides = try spec()
         if let config {
-            return ReplayListeners(file: try ConfigurationFile.load(path: config), overrides: overrides)
+            return ReplayListeners(file: try ConfigurationFile.load(path: config, maxFileBytes: maxFileBytes), overrides: overrides)
         }
         if !runScripts.isEmpty {
             var scripts: [RunScript] = []
-            for path in runScripts { scripts.append(try RunScript.load(path: path)) }
+            for path in runScripts { scripts.append(try RunScript.load(path: path, maxFileBytes: maxFileBytes)) }
             return ReplayListeners(runScripts: scripts, overrides: overrides)
         }
         return ReplayListeners(single: overrides)

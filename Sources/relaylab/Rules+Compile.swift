@@ -49,6 +49,13 @@ extension Rules {
                 throw RulesCLI.fail("compile", error.diagnostic)
             }
             do {
+                let inputs = source == "-" ? [] : [source]
+                try OutputFile.checkNotInput(outputPath, what: "the cdb", inputs: inputs)
+                if let temporary { try OutputFile.checkNotInput(temporary, what: "the temporary file", inputs: inputs + [outputPath]) }
+            } catch {
+                throw RulesCLI.fail("compile", "\(error)")
+            }
+            do {
                 try parsed.compile(to: outputPath, temporaryPath: temporary)
             } catch {
                 throw RulesCLI.fail("compile", "unable to write \(outputPath): \(error)")

@@ -43,11 +43,12 @@ struct HTMLReportFlags: ParsableArguments {
         }
     }
 
-    /// Writes the page (atomically); a failure is a one-line error naming the file.
-    func write(_ page: @autoclosure () -> String, tool: String) throws {
+    /// Writes the page (through ``OutputFile``: atomically, never over an input or a file that is
+    /// not an HTML page); a failure is a one-line error naming the file.
+    func write(_ page: @autoclosure () -> String, tool: String, inputs: [String]) throws {
         guard let html else { return }
         do {
-            try HTMLReport.write(page(), to: html)
+            try OutputFile.write(Array(page().utf8), to: html, kind: .htmlReport, inputs: inputs)
         } catch {
             FileHandle.standardError.write(Data("\(tool): \(error.description)\n".utf8))
             throw ExitCode(2)

@@ -33,6 +33,7 @@ import Testing
         let evicted = result.dialogues.filter { $0.end == .evicted }
         #expect(evicted.count >= 2900)
         #expect(result.summary.limitsHit[.liveConnections] == evicted.count)
+        #expect(result.summary.peakLiveConnections == 100)
         #expect(evicted.allSatisfy { $0.problems.contains { $0.limit == .liveConnections } })
         // The flushed dialogues are still whole: the limit only ended tracking early.
         #expect(evicted.allSatisfy { $0.steps.first?.reply?.lines == ["250 mx"] })

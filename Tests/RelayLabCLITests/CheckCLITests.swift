@@ -32,9 +32,14 @@ struct CheckCLITests {
         let summary = try #require(lines.last)
         #expect(summary.hasPrefix(#"{"type":"summary","connections":"#))
         let object = try #require(try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any])
-        #expect(Set(object.keys) == ["type", "connections", "passed", "failed", "steps", "lookups"])
+        #expect(Set(object.keys) == [
+            "type", "connections", "passed", "failed", "steps", "compared", "unobservable", "skipped", "skipped_reasons",
+            "lookups",
+        ])
         #expect(object["failed"] as? Int == 0)
         #expect(object["connections"] as? Int == lines.count - 1)
+        #expect(object["compared"] as? Int == lines.count - 1)
+        #expect(object["skipped"] as? Int == 0)
     }
 
     @Test func aDifferenceExitsWithOne() throws {
@@ -45,7 +50,8 @@ struct CheckCLITests {
         #expect(result.stdoutText.contains("expected  relay"))
         #expect(result.stdoutText.contains("actual    553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)  (refuse)"))
         #expect(result.stdoutText.contains("because   domain \"elsewhere.example\" is not in rcpthosts"))
-        #expect(result.stdoutText.hasSuffix("1 connection: 0 passed, 1 failed (5 steps)\n"))
+        #expect(result.stdoutText.hasSuffix(
+            "1 connection seen = 1 compared + 0 unobservable + 0 skipped: 0 passed, 1 failed (5 steps)\n"))
     }
 
     @Test func aMalformedFileExitsWithTwoAndPointsAtTheProblem() throws {
@@ -59,7 +65,8 @@ struct CheckCLITests {
                   ^
                 """))
         // The other file is still checked.
-        #expect(result.stdoutText.contains("1 connection: 0 passed, 1 failed (5 steps), 1 error"))
+        #expect(result.stdoutText.contains(
+            "1 connection seen = 1 compared + 0 unobservable + 0 skipped: 0 passed, 1 failed (5 steps), 1 error"))
     }
 
     @Test func usageAndInputErrorsExitWithTwo() throws {

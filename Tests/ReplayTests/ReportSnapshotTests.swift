@@ -78,7 +78,9 @@ struct ReportSnapshotTests {
         for line in lines {
             #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) is [String: Any], "\(line)")
         }
-        #expect(lines.last == #"{"type":"summary","connections":7,"passed":3,"failed":4,"steps":36}"#)
+        #expect(
+            lines.last
+                == #"{"type":"summary","connections":7,"passed":3,"failed":4,"steps":36,"compared":7,"unobservable":0,"skipped":0,"skipped_reasons":{}}"#)
     }
 
     @Test func junit() {

@@ -1,7 +1,7 @@
 import CDB
 import Dispatch
 import Foundation
-import RelayEngine
+public import RelayEngine
 public import Scenarios
 
 /// Something a check produces, in order.
@@ -30,10 +30,19 @@ public struct CheckRunner: Sendable {
     /// Collect the cdb lookups into the summary (``ReportSummary/lookups``), timing one in
     /// this many (0: count without timing); nil: don't collect them.
     public var lookupSampleEvery: Int? = nil
+    /// The most bytes read from a scenario file and from each file it names.
+    public var maxFileBytes: Int
+    /// How many client bytes the engine keeps per line and per message.
+    public var limits: RelayLimits
 
-    /// - Parameter jobs: files checked at once (default: one per processor).
-    public init(jobs: Int? = nil) {
+    /// - Parameters:
+    ///   - jobs: files checked at once (default: one per processor).
+    ///   - maxFileBytes: the most bytes read from a scenario file and from each file it names.
+    ///   - limits: how many client bytes the engine keeps.
+    public init(jobs: Int? = nil, maxFileBytes: Int = YAMLSource.defaultMaxFileBytes, limits: RelayLimits = RelayLimits()) {
         self.jobs = max(1, jobs ?? ProcessInfo.processInfo.activeProcessorCount)
+        self.maxFileBytes = maxFileBytes
+        self.limits = limits
     }
 
     /// Checks `files` and hands every event to `emit`, on the calling thread, in file order
@@ -48,12 +57,14 @@ public struct CheckRunner: Sendable {
         func count(_ event: CheckEvent) {
             switch event {
             case .result(let result): summary.add(result)
-            case .problem(let problem): if !problem.isWarning { summary.errors += 1 }
+            case .problem(let problem):
+                if !problem.isWarning { summary.errors += 1 }
+                summary.addSkipped(problem.skippedConnections, reason: problem.skipReason)
             }
             emit(event)
         }
         if files.count <= 1 || jobs == 1 {
-            for file in files { CheckRunner.check(file: file, lookupSampleEvery: sampleEvery, emit: count) }
+            for file in files { CheckRunner.check(file: file, maxFileBytes: maxFileBytes, limits: limits, lookupSampleEvery: sampleEvery, emit: count) }
             return summary
         }
         // Workers stay at most 2 × jobs files ahead of the file being reported, so memory holds a
@@ -64,7 +75,7 @@ public struct CheckRunner: Sendable {
             DispatchQueue.concurrentPerform(iterations: workers) { _ in
                 while let index = queue.claim() {
                     var batch: [CheckEvent] = []
-                    CheckRunner.check(file: files[index], lookupSampleEvery: sampleEvery) { event in
+                    CheckRunner.check(file: files[index], maxFileBytes: maxFileBytes, limits: limits, lookupSampleEvery: sampleEvery) { event in
                         batch.append(event)
                         if batch.count >= 256 {
                             queue.append(batch, to: index)
@@ -89,20 +100,23 @@ public struct CheckRunner: Sendable {
     /// else: a file with an error is not run), or one result per connection.
     ///
     /// - Parameter lookupSampleEvery: time one cdb lookup in this many (0: only count them).
-    public static func check(file path: String, lookupSampleEvery: Int = 0, emit: (CheckEvent) -> Void) {
+    public static func check(
+        file path: String, maxFileBytes: Int = YAMLSource.defaultMaxFileBytes, limits: RelayLimits = RelayLimits(),
+        lookupSampleEvery: Int = 0, emit: (CheckEvent) -> Void
+    ) {
         let scenario: ScenarioFile
         do {
-            scenario = try ScenarioFile.load(path: path)
+            scenario = try ScenarioFile.load(path: path, maxFileBytes: maxFileBytes)
         } catch {
             for problem in error.errors { emit(.problem(ReportProblem(problem))) }
             return
         }
-        check(scenario, lookupSampleEvery: lookupSampleEvery, emit: emit)
+        check(scenario, limits: limits, lookupSampleEvery: lookupSampleEvery, emit: emit)
     }
 
     /// Checks scenario text already in memory (see ``check(file:emit:)``); the source's path is
     /// what reports show.
-    public static func check(source: YAMLSource, emit: (CheckEvent) -> Void) {
+    public static func check(source: YAMLSource, limits: RelayLimits = RelayLimits(), emit: (CheckEvent) -> Void) {
         let scenario: ScenarioFile
         do throws(ScenarioErrors) {
             let root: YAMLNode
@@ -116,14 +130,17 @@ public struct CheckRunner: Sendable {
             for problem in error.errors { emit(.problem(ReportProblem(problem))) }
             return
         }
-        check(scenario, emit: emit)
+        check(scenario, limits: limits, emit: emit)
     }
 
     /// Checks a parsed scenario file (see ``check(file:emit:)``).
-    public static func check(_ scenario: ScenarioFile, lookupSampleEvery: Int = 0, emit: (CheckEvent) -> Void) {
+    public static func check(
+        _ scenario: ScenarioFile, limits: RelayLimits = RelayLimits(), lookupSampleEvery: Int = 0,
+        emit: (CheckEvent) -> Void
+    ) {
         for warning in scenario.warnings { emit(.problem(ReportProblem(warning, isWarning: true))) }
         // Resolve every configuration first: a file with a configuration error is not run.
-        let loader = ConfigurationLoader()
+        let loader = ConfigurationLoader(limits: limits)
         var configurations: [RelayConfigurationBox] = []
         configurations.reserveCapacity(scenario.connections.count)
         var problems: [ScenarioError] = []
@@ -145,7 +162,12 @@ public struct CheckRunner: Sendable {
             }
         }
         if !problems.isEmpty {
-            for problem in problems { emit(.problem(ReportProblem(problem))) }
+            // The connections are counted as skipped, with the first problem as the reason.
+            for (index, problem) in problems.enumerated() {
+                var report = ReportProblem(problem)
+                if index == 0 { report.skippedConnections = scenario.connections.count }
+                emit(.problem(report))
+            }
             return
         }
         for (ordinal, (connection, box)) in zip(scenario.connections, configurations).enumerated() {

@@ -37,7 +37,7 @@ public struct CompareHumanReport: Sendable {
         out += "  baseline     \(baseline)\n"
         out += "  candidate    \(candidate)\n"
         for warning in warnings { out += "  " + paint("warning:", .yellow) + " " + warning + "\n" }
-        out += "  connections  \(summary.compared) compared, \(summary.skipped) skipped: \(summary.identical) identical, "
+        out += "  connections  \(summary.connections) seen = \(summary.compared) compared + 0 unobservable + \(summary.skipped) skipped: \(summary.identical) identical, "
         out += paint("\(summary.differing) differ", summary.differing > 0 ? .red : .plain) + "\n"
         for (reason, count) in summary.skippedReasons.sorted(by: { ($1.value, $0.key) < ($0.value, $1.key) }) {
             out += "               skipped \(count): \(reason)\n"
@@ -46,6 +46,9 @@ public struct CompareHumanReport: Sendable {
         out += "\(plural(summary.rcptCompared, "RCPT decision")) among them\n"
         if let capture = summary.capture {
             for damage in capture.damage { out += "  " + paint("damaged:", .yellow) + " \(damage)\n" }
+            for (kind, count) in capture.limitsHit.filter({ $0.value > 0 }).sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                out += "  " + paint("limit:", .yellow) + " \(kind.explanation) (\(plural(count, "time")))\n"
+            }
         }
         if let lookups = summary.lookups { out += lookups.humanText(dim: { paint($0, .dim) }) }
         out += "\n" + verdict(summary)

@@ -1,3 +1,4 @@
+import Capture
 import RelayEngine
 import Scenarios
 
@@ -94,9 +95,12 @@ extension CompareSummary {
     /// difference, `steps`: client steps sent to both sides), then the comparison's own:
     ///
     ///     {"type":"summary","connections":N,"passed":N,"failed":N,"steps":N,"skipped":N,
-    ///      "differences":N,"rcpt_decisions_compared":N,"changes":{"refuse-recipient":{"count":N,"clients":N},…}}
+    ///      "differences":N,"rcpt_decisions_compared":N,"changes":{"refuse-recipient":{"count":N,"clients":N},…},
+    ///      "compared":N,"unobservable":0,"skipped_reasons":{"REASON":N,…}}
     ///
-    /// then `"lookups":{…}` (per side and database: ``LookupStatistics/json``) when collected.
+    /// where `connections = compared + unobservable + skipped` (a compared connection is sent to
+    /// both sides; none is unobservable) and `compared = passed + failed`; then `"limits_hit"`
+    /// for captures and `"lookups":{…}` (per side and database: ``LookupStatistics/json``) when collected.
     public var jsonRecord: String {
         var out = "{\"type\":\"summary\",\"connections\":\(connections),\"passed\":\(identical),\"failed\":\(differing)"
         out += ",\"steps\":\(stepsCompared),\"skipped\":\(skipped),\"differences\":\(differences)"
@@ -105,7 +109,9 @@ extension CompareSummary {
             guard let tally = changes[change], tally.count > 0 else { return nil }
             return ByteText.json(change.rawValue) + ":{\"count\":\(tally.count),\"clients\":\(tally.clients.count)}"
         }.joined(separator: ",")
-        out += "}"
+        out += "},\"compared\":\(compared),\"unobservable\":0"
+        out += ",\"skipped_reasons\":" + ReplaySummary.jsonCounts(skippedReasons)
+        if let capture { out += ",\"limits_hit\":" + ReplaySummary.jsonCounts(capture.limitsHitByName) }
         if let lookups { out += ",\"lookups\":" + lookups.json }
         out += "}\n"
         return out
@@ -115,8 +121,10 @@ extension CompareSummary {
     public var reportSummary: ReportSummary {
         var summary = ReportSummary()
         summary.connections = connections
-        summary.passed = identical + skipped
+        summary.passed = identical
         summary.failed = differing
+        summary.skipped = skipped
+        summary.skippedReasons = skippedReasons
         summary.steps = stepsCompared
         return summary
     }

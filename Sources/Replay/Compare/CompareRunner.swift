@@ -40,6 +40,8 @@ public final class CompareRunner {
     /// Collect the cdb lookups of both sides (``CompareSummary/lookups``), timing one in this
     /// many (0: count without timing).
     public var lookupSampleEvery = 0
+    /// The most bytes read from a scenario file and from each file it names.
+    public var maxFileBytes = YAMLSource.defaultMaxFileBytes
 
     public init(
         baseline: ReplayListeners, candidate: ReplayListeners, ptr: ReplayPTRTable? = nil,
@@ -68,7 +70,7 @@ public final class CompareRunner {
         var summary: CaptureSummary? = nil
         if !captures.isEmpty { summary = try runCaptures(captures, onConnection: onConnection) }
         for path in scenarios {
-            let file = try ScenarioFile.load(path: path)
+            let file = try ScenarioFile.load(path: path, maxFileBytes: maxFileBytes)
             for connection in file.connections {
                 try onConnection(compare(connection, suite: file.path))
             }

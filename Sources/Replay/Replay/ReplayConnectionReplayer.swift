@@ -394,7 +394,12 @@ struct _DialogueRun {
         awaitsBody = !closed && simulatedCode == 354
         awaitsAuth = !closed && simulatedCode == 334
 
-        if let reason = step.unobservable {
+        if let cut = session.exchanges[before...].first(where: { $0.truncation?.affectsOutcome == true })?.truncation {
+            // The engine kept only part of a line whose rest could change the answer (RelayLimits).
+            let reason = "the line has \(cut.totalBytes) bytes, more than the simulation keeps (--max-line-length): its answer is not known"
+            lost = "after a line longer than the simulation keeps, its state is not known"
+            record(.unobservable(reason: reason), simulated: reply, decision: decision, stage: stage, label: label)
+        } else if let reason = step.unobservable {
             record(.unobservable(reason: reason), simulated: reply, decision: decision, stage: stage, label: label)
         } else if let recorded = step.reply {
             let challenge = _DialogueRun.isCommand(step, "AUTH") && _DialogueRun.isCramMD5(step.clientBytes)

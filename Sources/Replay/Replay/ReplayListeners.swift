@@ -29,6 +29,13 @@ public final class ReplayListeners {
     private let loader = ConfigurationLoader()
     private var cache: [Capture.Endpoint: ReplayTarget?] = [:]
 
+    /// How many client bytes the engine keeps per line and per message (set it before the
+    /// first ``target(for:)``).
+    public var limits: RelayLimits {
+        get { loader.limits }
+        set { loader.limits = newValue }
+    }
+
     /// Listeners from a configuration file.
     public convenience init(file: ConfigurationFile, overrides: ConfigurationSpec = ConfigurationSpec()) {
         self.init(listeners: file.listeners, origin: file.path, overrides: overrides, warnings: file.warnings)
@@ -111,6 +118,12 @@ public final class ReplayListeners {
             ?? listeners.first { $0.ip == nil && $0.port == port }
             ?? listeners.first { sameIP($0.ip) && $0.port == nil }
             ?? listeners.first { $0.ip == nil && $0.port == nil }
+    }
+
+    /// The files and folders the listeners read (control directories, rules files, control
+    /// files), which relaylab never writes to.
+    public var inputPaths: [String] {
+        listeners.flatMap { effectiveSpec($0, serverIP: $0.ip).inputPaths } + [origin]
     }
 
     /// The listener's settings with the command-line overrides on top; the server address is

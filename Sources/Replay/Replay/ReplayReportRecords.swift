@@ -120,7 +120,8 @@ extension ReplaySummary {
     /// `skipped_reasons` and `unobservable_reasons` (reason → connections), `commands` (client
     /// steps of the replayed connections; `= commands_compared + unobservable + not_replayed`), `not_replayed`,
     /// `connection_decisions_compared`, `connection_decisions_changed`, `changes` (kind →
-    /// `{"count":N,"clients":N}`), `packets`, `bytes` and `damage`; then `lookups` (see
+    /// `{"count":N,"clients":N}`), `packets`, `bytes`, `damage` and `limits_hit` (capture limit →
+    /// times exceeded; each affected connection is still counted above); then `lookups` (see
     /// ``LookupStatistics/json``) when collected.
     public var jsonRecord: String {
         var out = "{\"type\":\"summary\",\"connections\":\(connections),\"commands_compared\":\(counts.compared)"
@@ -145,6 +146,7 @@ extension ReplaySummary {
         if let capture {
             out += ",\"packets\":\(capture.packets),\"bytes\":\(capture.bytes)"
             out += ",\"damage\":" + ByteText.json(capture.damage.map(\.description))
+            out += ",\"limits_hit\":" + Self.jsonCounts(capture.limitsHitByName)
         }
         if let lookups { out += ",\"lookups\":" + lookups.json }
         out += "}\n"

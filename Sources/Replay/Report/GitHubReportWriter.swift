@@ -33,7 +33,7 @@ public struct GitHubReportWriter: ReportWriter {
     }
 
     public mutating func finish(_ summary: ReportSummary) -> String {
-        var text = "\(tool): \(summary.connections) connection\(summary.connections == 1 ? "" : "s"): "
+        var text = "\(tool): \(summary.accounting): "
         text += "\(summary.passed) passed, \(summary.failed) failed (\(summary.steps) step\(summary.steps == 1 ? "" : "s"))"
         if summary.errors > 0 { text += ", \(summary.errors) error\(summary.errors == 1 ? "" : "s")" }
         return text + "\n"

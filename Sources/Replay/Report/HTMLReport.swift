@@ -150,19 +150,6 @@ public struct HTMLReport: Sendable {
         self.title = title
     }
 
-    // MARK: - Writing
-
-    /// Writes the page to `path` atomically: a temporary file next to it, then a rename, so
-    /// the file is never seen half written and an old report stays intact on failure.
-    public func write(to path: String) throws(ReportFileError) {
-        try HTMLReport.write(render(), to: path)
-    }
-
-    /// Writes a rendered page to `path` atomically (see ``write(to:)``).
-    public static func write(_ page: String, to path: String) throws(ReportFileError) {
-        try _AtomicFile.write(Array(page.utf8), to: path)
-    }
-
     /// The page.
     public func render() -> String {
         var out = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"

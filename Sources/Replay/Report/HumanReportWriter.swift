@@ -65,14 +65,16 @@ public struct HumanReportWriter: ReportWriter {
     public mutating func finish(_ summary: ReportSummary) -> String {
         var lookups = ""
         if let statistics = summary.lookups { lookups = (currentSuite == nil ? "" : "\n") + statistics.humanText(dim: { paint($0, .dim) }) }
-        var text = "\(summary.connections) connection\(summary.connections == 1 ? "" : "s"): "
+        var text = summary.accounting + ": "
         text += paint("\(summary.passed) passed", summary.passed > 0 && summary.failed == 0 ? .green : .plain)
         text += ", " + paint("\(summary.failed) failed", summary.failed > 0 ? .red : .plain)
         text += " (\(summary.steps) step\(summary.steps == 1 ? "" : "s"))"
         if summary.errors > 0 {
             text += ", " + paint("\(summary.errors) error\(summary.errors == 1 ? "" : "s")", .red)
         }
-        return lookups + (currentSuite == nil && lookups.isEmpty ? "" : "\n") + text + "\n"
+        text += "\n"
+        for (reason, count) in summary.sortedSkipReasons { text += "  skipped \(count): \(reason)\n" }
+        return lookups + (currentSuite == nil && lookups.isEmpty ? "" : "\n") + text
     }
 
     // MARK: - Parts

@@ -23,8 +23,10 @@ import Scenarios
 /// appears when the reply is not valid UTF-8. Then:
 ///
 ///     {"type":"error","file":"…","line":3,"column":5,"message":"…"}     (files not checked)
-///     {"type":"summary","connections":N,"passed":N,"failed":N,"steps":N}
+///     {"type":"summary","connections":N,"passed":N,"failed":N,"steps":N,"compared":N,"unobservable":N,
+///      "skipped":N,"skipped_reasons":{"REASON":N,…}}
 ///
+/// where `connections = compared + unobservable + skipped` and `compared = passed + failed`
 /// (then `"lookups":{…}` when the summary collected them: see ``LookupStatistics/json``).
 public struct JSONLinesReportWriter: ReportWriter {
     public init() {}
@@ -152,7 +154,10 @@ public struct JSONLinesReportWriter: ReportWriter {
     }
 
     public mutating func finish(_ summary: ReportSummary) -> String {
-        let lookups = summary.lookups.map { ",\"lookups\":" + $0.json } ?? ""
-        return "{\"type\":\"summary\",\"connections\":\(summary.connections),\"passed\":\(summary.passed),\"failed\":\(summary.failed),\"steps\":\(summary.steps)\(lookups)}\n"
+        var out = "{\"type\":\"summary\",\"connections\":\(summary.connections),\"passed\":\(summary.passed),\"failed\":\(summary.failed),\"steps\":\(summary.steps)"
+        out += ",\"compared\":\(summary.compared),\"unobservable\":\(summary.unobservable),\"skipped\":\(summary.skipped)"
+        out += ",\"skipped_reasons\":" + ReplaySummary.jsonCounts(summary.skippedReasons)
+        if let lookups = summary.lookups { out += ",\"lookups\":" + lookups.json }
+        return out + "}\n"
     }
 }

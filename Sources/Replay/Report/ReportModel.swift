@@ -236,14 +236,24 @@ public struct ReportProblem: Sendable, Hashable {
     public var detail: String
     /// A warning (the check still ran) rather than an error.
     public var isWarning: Bool
+    /// Connections not run because of this problem (a file whose configuration has an error is
+    /// not run: its connections are counted as skipped, with this problem as the reason).
+    public var skippedConnections: Int
 
-    public init(file: String, position: FilePosition? = nil, message: String, detail: String? = nil, isWarning: Bool = false) {
+    public init(
+        file: String, position: FilePosition? = nil, message: String, detail: String? = nil, isWarning: Bool = false,
+        skippedConnections: Int = 0
+    ) {
         self.file = file
         self.position = position
         self.message = message
         self.detail = detail ?? message
         self.isWarning = isWarning
+        self.skippedConnections = skippedConnections
     }
+
+    /// Why the connections were skipped, for the summary.
+    public var skipReason: String { "\(file): not run: \(message)" }
 
     /// A problem from a scenario error.
     public init(_ error: ScenarioError, isWarning: Bool = false) {
@@ -254,7 +264,7 @@ public struct ReportProblem: Sendable, Hashable {
 /// The counts at the end of a run. JSON field names are a contract:
 /// `{"type":"summary","connections":N,"passed":N,"failed":N,"steps":N}`.
 public struct ReportSummary: Sendable, Hashable {
-    /// Connections checked.
+    /// Connections seen: `compared + unobservable + skipped`.
     public var connections = 0
     /// Connections whose expectations all hold.
     public var passed = 0
@@ -267,8 +277,16 @@ public struct ReportSummary: Sendable, Hashable {
     /// The cdb lookups of every connection, when collected (set it to collect them); the JSON
     /// Lines summary record then ends with `"lookups":{…}`.
     public var lookups: LookupStatistics? = nil
+    /// Connections seen but not checked (their file's configuration has an error), by reason.
+    public var skipped = 0
+    public var skippedReasons: [String: Int] = [:]
+    /// Connections run but with nothing to compare (`relaylab compare` only).
+    public var unobservable = 0
 
     public init() {}
+
+    /// Connections checked: `passed + failed`.
+    public var compared: Int { passed + failed }
 
     /// Counts one result.
     public mutating func add(_ result: ConnectionResult) {
@@ -276,6 +294,25 @@ public struct ReportSummary: Sendable, Hashable {
         if lookups != nil, let sessionLookups = result.lookups { lookups!.add(sessionLookups) }
         steps += result.steps.count
         if result.passed { passed += 1 } else { failed += 1 }
+    }
+
+    /// Counts `count` connections not run, and why.
+    public mutating func addSkipped(_ count: Int, reason: String) {
+        guard count > 0 else { return }
+        connections += count
+        skipped += count
+        skippedReasons[reason, default: 0] += count
+    }
+
+    /// `N connections seen = C compared + U unobservable + S skipped` (the accounting every
+    /// summary starts with).
+    public var accounting: String {
+        "\(connections) connection\(connections == 1 ? "" : "s") seen = \(compared) compared + \(unobservable) unobservable + \(skipped) skipped"
+    }
+
+    /// The skip reasons, most frequent first.
+    public var sortedSkipReasons: [(reason: String, count: Int)] {
+        skippedReasons.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { ($0.key, $0.value) }
     }
 
     /// The exit status: 2 when there were errors, 1 when a connection failed, else 0.

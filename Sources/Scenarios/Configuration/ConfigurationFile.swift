@@ -37,8 +37,11 @@ public struct ConfigurationFile: Sendable {
     ///
     /// - Throws: ``ScenarioError`` located at the problem (YAML syntax, unknown keys with a
     ///   suggestion, bad values, unreadable run scripts, two listeners on one address).
-    public static func load(path: String) throws(ScenarioError) -> ConfigurationFile {
-        try ConfigurationFile(yaml: YAMLSource.read(path: path).root())
+    /// - Parameter maxFileBytes: the most bytes read from the file and from each file it names.
+    public static func load(path: String, maxFileBytes: Int = YAMLSource.defaultMaxFileBytes) throws(ScenarioError)
+        -> ConfigurationFile
+    {
+        try ConfigurationFile(yaml: YAMLSource.read(path: path, maxFileBytes: maxFileBytes).root())
     }
 
     /// Parses a configuration file's root mapping.
@@ -94,9 +97,12 @@ public struct ConfigurationFile: Sendable {
                 let scriptPath = entry.value.source.resolve(try entry.value.string())
                 let script: RunScript
                 do {
-                    script = try RunScript.load(path: scriptPath)
+                    script = try RunScript.load(path: scriptPath, maxFileBytes: entry.value.source.maxFileBytes)
                 } catch {
-                    if error.position == nil { throw entry.value.error("run script \(scriptPath) does not exist") }
+                    if error.position == nil {
+                        let problem = error.message.hasPrefix("run script ") ? String(error.message.dropFirst(11)) : error.message
+                        throw entry.value.error("run script \(scriptPath) \(problem)")
+                    }
                     throw error
                 }
                 warnings += script.warnings

@@ -20,8 +20,13 @@ public final class ConfigurationLoader {
     private var controls: [ControlKey: QmailControl] = [:]
     private var rulesDatabases: [RulesKey: RulesDatabase] = [:]
     private var configurations: [ConfigurationSpec: RelayConfiguration] = [:]
+    /// How many client bytes the engine keeps per line and per message, in every configuration
+    /// this loader makes (set it before loading).
+    public var limits: RelayLimits
 
-    public init() {}
+    public init(limits: RelayLimits = RelayLimits()) {
+        self.limits = limits
+    }
 
     /// The engine configuration for `spec`.
     ///
@@ -63,6 +68,7 @@ public final class ConfigurationLoader {
         var configuration = RelayConfiguration(
             control: control, variant: spec.variant ?? .netqmail, auth: auth, rblsmtpd: rblsmtpd, ipme: ipme,
             environment: environment, queue: spec.queue ?? .accept, rules: rules, tcpserver: options)
+        configuration.limits = limits
         if let clock = spec.clock { configuration.clock = clock }
         if let numbering = spec.processIDs { configuration.processIDs = numbering }
         configurations[spec] = configuration
@@ -173,7 +179,7 @@ public final class ConfigurationLoader {
 /// Reads one line of a text file (for error carets in files other than the one being parsed).
 enum YAMLLines {
     static func line(_ number: Int, ofFile path: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        guard case .contents(let data) = BoundedRead.read(path, limit: YAMLSource.defaultMaxFileBytes) else { return nil }
         return YAMLSource(text: String(decoding: data, as: UTF8.self), path: path).line(number)
     }
 }

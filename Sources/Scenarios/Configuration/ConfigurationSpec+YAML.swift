@@ -124,10 +124,11 @@ extension ConfigurationSpec {
                 guard result == nil else { throw entry.keyNode.error("give either 'file' or 'unreadable', not both") }
                 if entry.key == "file" {
                     let path = entry.value.source.resolve(try entry.value.string())
-                    guard let data = FileManager.default.contents(atPath: path) else {
-                        throw entry.value.error("cannot read control file \(path): no such file")
+                    let read = entry.value.source.readNamedFile(path)
+                    guard case .contents(let data) = read else {
+                        throw entry.value.error("cannot read control file \(path): \(read.problem(what: "a control file") ?? "")")
                     }
-                    result = .contents([UInt8](data), origin: path)
+                    result = .contents(data, origin: path)
                 } else {
                     result = .unreadable(reason: try entry.value.optionalString() ?? "permission denied")
                 }
@@ -213,8 +214,9 @@ extension ConfigurationSpec {
                 argumentsNode = entry.value
             case "fixture":
                 let path = entry.value.source.resolve(try entry.value.string())
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    throw entry.value.error("cannot read block list fixture \(path): no such file")
+                let read = entry.value.source.readNamedFile(path)
+                guard case .contents(let data) = read else {
+                    throw entry.value.error("cannot read block list fixture \(path): \(read.problem(what: "a fixture file") ?? "")")
                 }
                 do {
                     let parsed = try BlocklistFixture.parse(String(decoding: data, as: UTF8.self), path: path)
@@ -315,8 +317,9 @@ extension ConfigurationSpec {
                 credentials = .users(users)
             case "users_file":
                 let path = entry.value.source.resolve(try entry.value.string())
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    throw entry.value.error("cannot read users file \(path): no such file")
+                let read = entry.value.source.readNamedFile(path)
+                guard case .contents(let data) = read else {
+                    throw entry.value.error("cannot read users file \(path): \(read.problem(what: "a users file") ?? "")")
                 }
                 do {
                     let parsed = try AuthCredentials.parseUsers(String(decoding: data, as: UTF8.self), path: path)

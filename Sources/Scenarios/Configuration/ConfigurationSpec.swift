@@ -38,6 +38,22 @@ public struct ConfigurationSpec: Sendable, Hashable {
     public var queue: QueueBehaviour?
     /// Process numbers for `qp` and CRAM-MD5 challenges.
     public var processIDs: ProcessNumbering?
+
+    /// The files and folders this configuration reads (control directory, rules file, control
+    /// files given as files), which relaylab never writes to.
+    public var inputPaths: [String] {
+        var paths: [String] = []
+        if case .directory(let path)? = control { paths.append(path) }
+        switch rules {
+        case .file(let path)?, .missing(let path)?: paths.append(path)
+        case .text(_, let origin)?: paths.append(origin)
+        default: break
+        }
+        for file in controlFiles.values {
+            if case .contents(_, let origin) = file { paths.append(origin) }
+        }
+        return paths
+    }
     /// Where each key was written (`control`, `rules`, `control_files.rcpthosts`, …), for errors.
     public var positions: Positions = Positions()
 

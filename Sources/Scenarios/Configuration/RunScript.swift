@@ -44,16 +44,22 @@ public struct RunScript: Sendable, Hashable {
     ///
     /// - Throws: ``ScenarioError`` naming the script (and line): not found, no tcpserver command,
     ///   a malformed option, no qmail-smtpd after tcpserver.
-    public static func load(path: String) throws(ScenarioError) -> RunScript {
-        guard let data = FileManager.default.contents(atPath: path) else {
+    public static func load(path: String, maxFileBytes: Int = YAMLSource.defaultMaxFileBytes) throws(ScenarioError) -> RunScript {
+        switch BoundedRead.read(path, limit: maxFileBytes) {
+        case .contents(let bytes):
+            return try parse(String(decoding: bytes, as: UTF8.self), path: path, maxFileBytes: maxFileBytes)
+        case .missing:
             throw ScenarioError(file: path, "run script does not exist")
+        case let other:
+            throw ScenarioError(file: path, "run script " + (other.problem(what: "a run script") ?? "cannot be read"))
         }
-        return try parse(String(decoding: data, as: UTF8.self), path: path)
     }
 
     /// Parses run-script text; `path` names it and relative paths are resolved against its folder.
-    public static func parse(_ text: String, path: String) throws(ScenarioError) -> RunScript {
-        let source = YAMLSource(text: text, path: path)
+    public static func parse(
+        _ text: String, path: String, maxFileBytes: Int = YAMLSource.defaultMaxFileBytes
+    ) throws(ScenarioError) -> RunScript {
+        let source = YAMLSource(text: text, path: path, maxFileBytes: maxFileBytes)
         let commands = _ShellWords.commands(text)
         var variables: [String: String] = [:]
         var script = RunScript(path: path, line: 1)
@@ -168,7 +174,7 @@ public struct RunScript: Sendable, Hashable {
             throw source.error(line: line, column: 1, "envdir \(folder) does not exist")
         }
         for name in names.sorted() where !name.hasPrefix(".") {
-            guard let data = FileManager.default.contents(atPath: folder + "/" + name) else { continue }
+            guard case .contents(let data) = source.readNamedFile(folder + "/" + name) else { continue }
             if data.isEmpty {
                 environment.removeValue(forKey: name)
                 continue

@@ -22,10 +22,11 @@ extension ScenarioFile {
     /// - Throws: ``ScenarioErrors``: every problem found (up to 20), each located at the key or
     ///   value concerned. A connection with an error is skipped and the next one parsed, so that
     ///   one run shows them all.
-    public static func load(path: String) throws(ScenarioErrors) -> ScenarioFile {
+    /// - Parameter maxFileBytes: the most bytes read from the file and from each file it names.
+    public static func load(path: String, maxFileBytes: Int = YAMLSource.defaultMaxFileBytes) throws(ScenarioErrors) -> ScenarioFile {
         let root: YAMLNode
         do {
-            root = try YAMLSource.read(path: path).root()
+            root = try YAMLSource.read(path: path, maxFileBytes: maxFileBytes).root()
         } catch {
             throw ScenarioErrors([error])
         }
@@ -154,7 +155,7 @@ struct _ScenarioParser {
         let path = node.source.resolve(try node.string())
         let file: ConfigurationFile
         do {
-            file = try ConfigurationFile.load(path: path)
+            file = try ConfigurationFile.load(path: path, maxFileBytes: source.maxFileBytes)
         } catch {
             if error.position == nil { throw node.error("configuration file \(path): \(error.message)") }
             throw error

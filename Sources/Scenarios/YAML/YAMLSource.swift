@@ -9,6 +9,13 @@ public final class YAMLSource: Sendable {
     public let directory: String
     /// The whole text.
     public let text: String
+    /// The most bytes read from a file this one names (included configurations, control files,
+    /// fixtures, run scripts), and from this file itself when read with ``read(path:maxFileBytes:)``.
+    public let maxFileBytes: Int
+
+    /// The default ``maxFileBytes``: 64 MiB (a generated 100,000-connection scenario file is
+    /// about 17 MB; parsing takes about 20 times the file's size in memory).
+    public static let defaultMaxFileBytes = 64 << 20
 
     /// A source over text already in memory.
     ///
@@ -16,26 +23,24 @@ public final class YAMLSource: Sendable {
     ///   - text: the YAML text.
     ///   - path: the name shown in messages.
     ///   - directory: the folder relative paths are resolved against (default: `path`'s folder).
-    public init(text: String, path: String, directory: String? = nil) {
+    ///   - maxFileBytes: the most bytes read from a file this one names.
+    public init(text: String, path: String, directory: String? = nil, maxFileBytes: Int = YAMLSource.defaultMaxFileBytes) {
         self.text = text
         self.path = path
         self.directory = directory ?? YAMLSource.folder(of: path)
+        self.maxFileBytes = max(0, maxFileBytes)
     }
 
-    /// Reads a file, checking that it is UTF-8.
+    /// Reads a file, checking that it is UTF-8 and at most `maxFileBytes` long.
     ///
-    /// - Throws: ``ScenarioError`` naming the file (not found, unreadable, not UTF-8, with the
-    ///   line and column of the first bad byte).
-    public static func read(path: String) throws(ScenarioError) -> YAMLSource {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ScenarioError(file: path, "no such file")
+    /// - Throws: ``ScenarioError`` naming the file (not found, unreadable, too large, not UTF-8,
+    ///   with the line and column of the first bad byte).
+    public static func read(path: String, maxFileBytes: Int = YAMLSource.defaultMaxFileBytes) throws(ScenarioError) -> YAMLSource {
+        let bytes: [UInt8]
+        switch BoundedRead.read(path, limit: maxFileBytes) {
+        case .contents(let contents): bytes = contents
+        case let other: throw ScenarioError(file: path, other.problem(what: "a YAML file") ?? "cannot be read")
         }
-        if isDirectory.boolValue { throw ScenarioError(file: path, "is a directory, not a YAML file") }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ScenarioError(file: path, "cannot be read")
-        }
-        let bytes = [UInt8](data)
         if let bad = firstInvalidUTF8(bytes) {
             let (line, column, lineText) = YAMLSource.lineAndColumn(ofByte: bad, in: bytes)
             throw ScenarioError(
@@ -43,7 +48,12 @@ public final class YAMLSource: Sendable {
                 String(format: "not valid UTF-8 (byte 0x%02X); YAML files must be UTF-8", bytes[bad]),
                 sourceLine: lineText)
         }
-        return YAMLSource(text: String(decoding: bytes, as: UTF8.self), path: path)
+        return YAMLSource(text: String(decoding: bytes, as: UTF8.self), path: path, maxFileBytes: maxFileBytes)
+    }
+
+    /// Reads a file this one names (resolved already), at most ``maxFileBytes`` of it.
+    public func readNamedFile(_ path: String) -> BoundedRead {
+        BoundedRead.read(path, limit: maxFileBytes)
     }
 
     /// Parses the text into its single document's root node.

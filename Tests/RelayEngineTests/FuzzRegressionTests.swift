@@ -1,0 +1,59 @@
+// Inputs the fuzz-engine harness (Fuzz/) found, kept as regression tests, and the property they
+// broke: with the smallest RelayLimits, every step answers and decides as without limits until the
+// first one whose cut part could matter.
+
+import Foundation
+import RelayEngine
+import TestSupport
+import Testing
+
+@Suite("Engine fuzzing regressions")
+struct EngineFuzzRegressionTests {
+    /// Runs `input` with and without the smallest limits and compares step by step.
+    static func compareLimited(_ configuration: RelayConfiguration, _ connection: ClientConnection, _ input: [UInt8]) {
+        func run(_ configuration: RelayConfiguration) -> RelaySession {
+            var session = RelaySession(configuration: configuration, connection: connection)
+            _ = session.receive(input)
+            session.clientClosed()
+            return session
+        }
+        var small = configuration
+        small.limits = RelayLimits(maxLineLength: RelayLimits.minimumLineLength, maxMessageBytes: 100)
+        let full = run(configuration)
+        let cut = run(small)
+        for (a, b) in zip(full.exchanges, cut.exchanges) {
+            if b.truncation?.affectsOutcome == true { break }
+            #expect(a.reply == b.reply)
+            var decision = b.decision
+            if b.stage == .rblsmtpd, b.truncation != nil { decision?.address = a.decision?.address }
+            #expect(a.decision == decision)
+        }
+    }
+
+    /// A 555's explanation gives the whole argument's length, up to a NUL, even when the line was cut.
+    @Test func addressTooLongCountsTheWholeArgument() {
+        let configuration = Harness.configuration()
+        let connection = ClientConnection(clientIP: "192.0.2.9")
+        let long = String(repeating: "a", count: 1_100)
+        for tail in ["", "xyz", "x\u{0}yyyyyyyyyy"] {
+            let input = Array("HELO x\r\nMAIL FROM:<x@y>\r\nRCPT TO:<\(long)\(tail)\r\nMAIL FROM:<a@[\(String(repeating: "0", count: 1_050))\(tail)\r\n".utf8)
+            Self.compareLimited(configuration, connection, input)
+        }
+    }
+
+    @Test func committedCrashersKeepLimitedSessionsExact() throws {
+        let folder = TestSupport.packageRoot + "/Fuzz/Corpus/engine"
+        var rbl = Harness.configuration()
+        var fixture = BlocklistFixture()
+        fixture.list("192.0.2.66", in: "zen.example", text: "listed; see https://zen.example/")
+        rbl.rblsmtpd = RBLSMTPDOptions(options: [.rbl("zen.example")], fixture: fixture)
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix("regression-") }
+        #expect(!names.isEmpty)
+        for name in names {
+            // The harness's input: configuration, client and chunking bytes, then the client's bytes.
+            let input = Array(try TestSupport.read(folder + "/" + name).dropFirst(3))
+            Self.compareLimited(Harness.configuration(), ClientConnection(clientIP: "192.0.2.9"), input)
+            Self.compareLimited(rbl, ClientConnection(clientIP: "192.0.2.66"), input)
+        }
+    }
+}
