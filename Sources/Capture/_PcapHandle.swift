@@ -51,7 +51,7 @@ final class PcapHandle {
                 path, UInt32(PCAP_TSTAMP_PRECISION_NANO), buffer.baseAddress)
         }
         guard let handle = unsafe handle else {
-            throw CaptureError(code: .cannotOpen, file: path, message: Self.message(errorBuffer))
+            throw CaptureError(code: .cannotOpen, file: path, message: Self.message(errorBuffer, file: path))
         }
         return unsafe PcapHandle(pcap: handle, memory: nil, name: path)
     }
@@ -66,7 +66,7 @@ final class PcapHandle {
         }
         guard let handle = unsafe handle else {
             unsafe memory.deallocate()
-            throw CaptureError(code: .cannotOpen, file: name, message: Self.message(errorBuffer))
+            throw CaptureError(code: .cannotOpen, file: name, message: Self.message(errorBuffer, file: name))
         }
         return unsafe PcapHandle(pcap: handle, memory: memory, name: name)
     }
@@ -117,9 +117,12 @@ final class PcapHandle {
         }
     }
 
-    private static func message(_ buffer: [CChar]) -> String {
+    /// libpcap's message, without the `FILE: ` it starts with when the file could not be opened
+    /// (``CaptureError`` names the file itself).
+    private static func message(_ buffer: [CChar], file: String? = nil) -> String {
         let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
-        let text = String(decoding: bytes, as: UTF8.self)
+        var text = String(decoding: bytes, as: UTF8.self)
+        if let file, text.hasPrefix(file + ": ") { text.removeFirst(file.count + 2) }
         return text.isEmpty ? "cannot read the capture" : text
     }
 }

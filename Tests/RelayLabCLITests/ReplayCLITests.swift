@@ -120,6 +120,8 @@ struct ReplayCLITests {
 
         let missing = try relaylab(["replay", folder + "/missing.pcap"] + relayFlags)
         #expect(missing.status == 2 && missing.stderrText.contains("\(folder)/missing.pcap"))
+        // The file is named once (libpcap's message starts with it too).
+        #expect(missing.stderrText.components(separatedBy: "missing.pcap").count == 2, "\(missing.stderrText)")
 
         let noConfiguration = try relaylab(["replay", relay + "/relay.pcap"])
         #expect(noConfiguration.status == 2)
