@@ -207,6 +207,8 @@ extension QmailControl {
         let badmailfromFacts: [Fact]
         let rcpthostsSource: SourceLocation
         let morercpthostsSource: SourceLocation
+        /// control/databytes (line 1), the source of the size limit unless `DATABYTES` is set.
+        let databytesSource: SourceLocation
         /// Replies built from the greeting once: `220 … ESMTP`, `221 …`, `250 …`, netqmail's EHLO.
         let greetingReply: [UInt8]
         let quitReply: [UInt8]
@@ -352,7 +354,7 @@ extension QmailControl {
             }
             for entry in rcpthosts ?? [] {
                 let text = entry.bytes
-                if text == [UInt8(ascii: "*")] || text == [UInt8(ascii: ".")] || text.first == UInt8(ascii: "*") {
+                if text == [UInt8(ascii: ".")] || text.contains(UInt8(ascii: "*")) {
                     warnings.append(
                         ConfigurationWarning(
                             .wildcardEntry,
@@ -366,7 +368,7 @@ extension QmailControl {
                     warnings.append(
                         ConfigurationWarning(
                             .whitespaceInEntry,
-                            "entry \"\(entry.text)\" contains a space or tab and can never match an address in \(name)",
+                            "entry \"\(entry.text)\" in \(name) contains a space or tab, which qmail-smtpd compares literally (only trailing blanks are stripped): it matches only an address with the same blank",
                             source: entry.location))
                 }
             }
@@ -466,6 +468,7 @@ extension QmailControl {
             self.badmailfromFacts = (badmailfrom ?? []).map { Fact(.badmailfrom(entry: $0.text), source: $0.location) }
             self.rcpthostsSource = location("rcpthosts")
             self.morercpthostsSource = location("morercpthosts.cdb")
+            self.databytesSource = location("databytes", 1)
             let text = greeting?.bytes ?? []
             self.greetingReply = Array("220 ".utf8) + text + Array(" ESMTP\r\n".utf8)
             self.quitReply = Array("221 ".utf8) + text + [13, 10]

@@ -50,6 +50,9 @@ struct SMTPDStage {
     var relayClientSource: SourceLocation?
     var relayClientByAuth = false
     let databytes: UInt32
+    /// Where the size limit came from: control/databytes, or the rule or environment that set
+    /// `DATABYTES`.
+    let databytesSource: SourceLocation?
     let greeting: [UInt8]
     let control: QmailControl.Storage
     let setupFailure: Fact?
@@ -108,9 +111,12 @@ struct SMTPDStage {
         relayClient = value("RELAYCLIENT")
         relayClientSource = sources["RELAYCLIENT"]
         var databytes = control.databytes
+        var databytesSource: SourceLocation? = control.storage.databytesSource
         if let text = value("DATABYTES") {
             databytes = UInt32(truncatingIfNeeded: ControlReader.scanNumberOrZero(text))
+            databytesSource = sources["DATABYTES"]
         }
+        self.databytesSource = databytesSource
         if databytes == UInt32.max { databytes -= 1 }
         self.databytes = databytes
         var smtpauth = 0
@@ -468,7 +474,7 @@ struct SMTPDStage {
         if let literal { reasons.append(literal) }
         if authBuild {
             if let size = mailParameters(arg) {
-                reasons.append(Fact(.declaredSizeTooLarge(size: size, limit: databytes)))
+                reasons.append(Fact(.declaredSizeTooLarge(size: size, limit: databytes), source: databytesSource))
                 return StepResult(
                     reply: Replies.r552SorryThatMessageSizeExceeds,
                     decision: Decision(.mail, .refuse, address: Bytes.text(address), reasons: reasons))
@@ -882,7 +888,7 @@ struct SMTPDStage {
             return StepResult(
                 reply: Replies.r552SorryThatMessageSizeExceeds,
                 decision: Decision(
-                    .data, .refuse, address: recipientsText, reasons: [Fact(.messageTooLarge(bytes: bodyCount, limit: databytes))]))
+                    .data, .refuse, address: recipientsText, reasons: [Fact(.messageTooLarge(bytes: bodyCount, limit: databytes), source: databytesSource)]))
         }
         let text = crashed ? "451 qq crashed (#4.3.0)" : (QueueBehaviour.reply(forExitCode: exitCode ?? 0) ?? "451 qq read error (#4.3.0)")
         let permanent = text.hasPrefix("5")

@@ -200,6 +200,16 @@ import Testing
         #expect(config.control.rcpthosts?.map(\.text) == ["Example.COM", " #notacomment.example", "*", ".", "last.example"])
         #expect(config.control.rcpthosts?.map { $0.location.line ?? 0 } == [3, 4, 5, 6, 7])
         #expect(config.control.warnings.filter { $0.kind == .wildcardEntry }.count == 2)
+        // The entry with a leading blank is real (the RCPT above matched it): the warning says so.
+        let blank = config.control.warnings.first { $0.kind == .whitespaceInEntry }
+        #expect(blank?.message.contains("matches only an address with the same blank") == true)
+        #expect(blank?.message.contains("never") == false)
+    }
+
+    @Test func aStarAnywhereIsNotAWildcard() {
+        let config = Harness.configuration(["me": "mx.example.net\n", "rcpthosts": "mail.*.example\nexample.*\nexample.org\n"])
+        #expect(Harness.reply(config, after: ["MAIL FROM:<a@b>"], "RCPT TO:<a@mail.x.example>").hasPrefix("553"))
+        #expect(config.control.warnings.filter { $0.kind == .wildcardEntry }.map { $0.source?.line } == [1, 2])
     }
 
     @Test func crInControlFilesIsKept() {

@@ -51,6 +51,9 @@ import Testing
         #expect(over.session.envelopes.isEmpty)
         #expect(over.session.exchanges.last?.reply == Array("552 sorry, that message size exceeds my databytes limit (#5.3.4)\r\n".utf8))
         #expect(over.session.exchanges.last?.decision?.reasons.first?.kind == .messageTooLarge(bytes: 9, limit: 8))
+        // The explanation names control/databytes as the source of the limit.
+        let source = over.session.exchanges.last?.decision?.reasons.first?.source
+        #expect(source?.file.hasSuffix("databytes") == true && source?.line == 1, "\(String(describing: source))")
         // Counted after unstuffing: "..x\r\n" is 3 bytes stored.
         #expect(message("......\r\n.\r\n", config: eight).session.envelopes.count == 1)
         // DATABYTES from the environment wins; junk and 0 mean unlimited.

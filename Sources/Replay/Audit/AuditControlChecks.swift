@@ -135,13 +135,8 @@ enum AuditControlChecks {
                     "write the domain only (\(text.split(separator: "@").last.map(String.init) ?? "example.com"))")
                 continue
             }
-            if text.contains("*"), text.first != "*" {
-                add(
-                    "rcpthosts-wildcard", .warning, "\"\(text)\" contains '*', which is not a wildcard",
-                    "qmail-smtpd compares whole domains and `.suffix` entries only; this entry accepts no real recipient",
-                    "list each domain, and `.example.com` for every host under example.com")
-                continue
-            }
+            // '*' anywhere is reported from the engine's configuration warnings (rcpthosts-wildcard).
+            if text.contains("*") { continue }
             if text.hasSuffix("."), text != "." {
                 add(
                     "rcpthosts-trailing-dot", .warning, "\"\(text)\" ends in '.' and never matches",
