@@ -437,7 +437,11 @@ public struct RelaySession: Sendable {
     private mutating func handleLine(_ line: [UInt8], truncation: Truncation?, lineEnd: Int, argumentNotKept: Int) -> [UInt8] {
         if let rbl {
             // rblsmtpd answers by the verb alone.
-            let result = rbl.line(line[...])
+            var result = rbl.line(line[...])
+            if truncation != nil, result.decision?.address != nil, !line.contains(UInt8(ascii: "<")) {
+                // The explanation's address: a `<` may follow in the part not kept, so it is unknown.
+                result.decision?.address = nil
+            }
             return apply(
                 result, kind: .command(verb: RelaySession.verb(of: line)), stage: .rblsmtpd, client: line,
                 decisionOverride: nil, truncation: truncation)

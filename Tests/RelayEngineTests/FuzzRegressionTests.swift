@@ -41,6 +41,31 @@ struct EngineFuzzRegressionTests {
         }
     }
 
+    /// fuzz-engine finding: behind rblsmtpd, a RCPT line cut before its `<` showed the text after
+    /// the colon as the address (the whole line's address is inside the `<…>` not kept). The
+    /// explanation now shows no address then; with the `<` kept, it shows the kept part.
+    @Test func rblsmtpdShowsNoAddressWhenTheCutHidesIt() {
+        var rbl = Harness.configuration()
+        var fixture = BlocklistFixture()
+        fixture.list("192.0.2.66", in: "zen.example", text: "listed")
+        rbl.rblsmtpd = RBLSMTPDOptions(options: [.rbl("zen.example")], fixture: fixture)
+        rbl.limits = RelayLimits(maxLineLength: RelayLimits.minimumLineLength, maxMessageBytes: 100)
+        let filler = String(repeating: "A", count: 1_100)
+        func rcptDecision(_ line: String) -> Decision? {
+            var session = RelaySession(configuration: rbl, connection: ClientConnection(clientIP: "192.0.2.66"))
+            _ = session.start()
+            _ = session.receive(Array("HELO x\r\nMAIL FROM:<a@b>\r\n\(line)\r\n".utf8))
+            return session.exchanges.last?.decision
+        }
+        let hidden = rcptDecision("RCPT B\(filler):<c@example.com>")
+        #expect(hidden?.subject == .rcpt && hidden?.address == nil)
+        let kept = rcptDecision("RCPT TO:<c@\(filler).example.com>")
+        #expect(kept?.address?.hasPrefix("c@AAAA") == true)
+        // Without the cut, the address is the one between < and >.
+        rbl.limits = RelayLimits()
+        #expect(rcptDecision("RCPT B\(filler):<c@example.com>")?.address == "c@example.com")
+    }
+
     @Test func committedCrashersKeepLimitedSessionsExact() throws {
         let folder = TestSupport.packageRoot + "/Fuzz/Corpus/engine"
         var rbl = Harness.configuration()

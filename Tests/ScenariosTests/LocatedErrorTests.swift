@@ -69,6 +69,15 @@ struct LocatedErrorTests {
         #expect(flag.summary == "test.yaml:1:20: expected true or false for 'config.rblsmtpd', found 'maybe'")
     }
 
+    /// fuzz-scenario finding: a plain scalar that spans lines was quoted with its line break, so
+    /// the message took two lines.
+    @Test func aMultiLineScalarIsQuotedOnOneLine() throws {
+        let error = try scenarioError("~ x\u{FFFD}\n\n  - name:y\n")
+        #expect(error.message == "expected a mapping for the document, found '~ x\u{FFFD}\\n- name:y'")
+        let long = try scenarioError(String(repeating: "word ", count: 40) + "\n")
+        #expect(long.message.hasSuffix("…'") && !long.message.contains("\n"))
+    }
+
     @Test func expectationWordsSuggestTheNearestDecision() throws {
         let error = try scenarioError(minimalConfig + "  - client: 192.0.2.9\n    from: a@b\n    rcpt: {x@example.com: acept}\n")
         #expect(error.position == FilePosition(file: "test.yaml", line: 6, column: 27))

@@ -126,9 +126,10 @@ public func testOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         }
         var cutDecision = cut.decision
         if cut.stage == .rblsmtpd, cut.truncation != nil, let fullAddress = full.decision?.address,
-            let cutAddress = cut.decision?.address, fullAddress.hasPrefix(String(cutAddress.dropLast()))
+            cut.decision?.address.map({ fullAddress.hasPrefix(String($0.dropLast())) }) ?? true
         {
-            // rblsmtpd never reads the address; its explanation shows the kept part of it.
+            // rblsmtpd never reads the address; its explanation shows the kept part of it, or none
+            // when the kept part has no `<` (one may follow in the part not kept).
             cutDecision?.address = fullAddress
         }
         fuzzCheck(full.decision == cutDecision && full.closedAfter == cut.closedAfter && sameKind,

@@ -55,11 +55,33 @@ public struct YAMLNode {
         switch node {
         case .scalar(let scalar):
             if isNull { return "null" }
-            return scalar.style == .plain ? "'\(scalar.string)'" : "a string"
+            return scalar.style == .plain ? "'\(Self.oneLine(scalar.string))'" : "a string"
         case .mapping: return "a mapping"
         case .sequence: return "a list"
         case .alias: return "an alias"
         }
+    }
+
+    /// `text` for a one-line message: line breaks and other control characters escaped, at most
+    /// 60 characters (a plain scalar can span lines, and a message must stay on one).
+    static func oneLine(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if out.unicodeScalars.count >= 60 { return out + "…" }
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F {
+                    let hex = String(scalar.value, radix: 16, uppercase: true)
+                    out += "\\x" + (hex.count < 2 ? "0" + hex : hex)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out
     }
 
     /// Whether the node is a null: an empty value, `~` or `null` (not quoted).
