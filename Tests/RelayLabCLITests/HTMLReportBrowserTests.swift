@@ -33,7 +33,7 @@ struct HTMLReportBrowserTests {
         let profile = try TestSupport.temporaryDirectory("chromium-profile")
         defer { try? FileManager.default.removeItem(atPath: profile) }
         var arguments = [
-            "120", Browser.chromium!, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=" + profile,
+            "120", Browser.chromium!, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage", "--user-data-dir=" + profile,
             "--enable-logging=stderr", "--v=0",
         ]
         if let screenshot {
