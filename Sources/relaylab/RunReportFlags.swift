@@ -11,8 +11,9 @@ struct LookupTimingFlags: ParsableArguments {
             valueName: "N"))
     var lookupSample: Int = LookupTimingFlags.defaultSample
 
-    /// One lookup in 16: timing every lookup costs up to ~15% of a replay made mostly of
-    /// recipients; 1 in 16 costs under 1% (README, "Lookup timing").
+    /// One lookup in 16: the clock readings of timing every lookup cost ~1.6% of a large
+    /// replay and ~3.6% of a check made of little but recipients; 1 in 16 costs a sixteenth of
+    /// that (scripts/bench-lookup-timing; README, "Lookup timing and the HTML report").
     static let defaultSample = 16
 
     func check() throws {

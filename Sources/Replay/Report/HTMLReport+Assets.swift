@@ -1,6 +1,8 @@
 // The report page's stylesheet and script: static text, no data, nothing fetched (system fonts,
 // inline SVG). The script filters the table of differences by text, kind and verdict, and keeps
-// the filters in the URL fragment (`#q=…&kind=…&verdict=…`), which also presets them.
+// the filters in the URL fragment (`#q=…&kind=…&verdict=…`), which also presets them. Once it
+// has set up, it marks the page (`<html data-script="ready">`); an error it meets is recorded in
+// `data-script-error`. Both are visible in a headless browser's DOM dump (the tests read them).
 
 extension HTMLReport {
     static let stylesheet = """
@@ -90,6 +92,10 @@ extension HTMLReport {
     static let script = """
         (function () {
           "use strict";
+          var root = document.documentElement;
+          window.addEventListener("error", function (event) {
+            root.setAttribute("data-script-error", String(event.message || "error"));
+          });
           var query = document.getElementById("q");
           var kind = document.getElementById("kind");
           var verdict = document.getElementById("verdict-filter");
@@ -137,6 +143,7 @@ extension HTMLReport {
           verdict.addEventListener("change", function () { apply(); writeFragment(); });
           window.addEventListener("hashchange", readFragment);
           readFragment();
+          root.setAttribute("data-script", "ready");
         })();
 
         """

@@ -37,7 +37,9 @@ extension HTMLReport {
         let shown = bars.filter { $0.total > 0 }
         guard !shown.isEmpty else { return "<p class=\"empty\">No decisions were made.</p>\n" }
         let width = 660.0
-        let labelWidth = 128.0
+        // Room for the longest label ("connection · candidate" in a comparison), ~7 px a character.
+        let longest = shown.map(\.label.count).max() ?? 0
+        let labelWidth = min(260, max(128, Double(longest) * 7 + 14))
         let totalWidth = 84.0
         let barArea = width - labelWidth - totalWidth
         let rowHeight = 30.0
