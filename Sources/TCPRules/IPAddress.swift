@@ -51,8 +51,69 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
     /// `TCPREMOTEIP`/`TCPLOCALIP` as tcpserver sets it: a dotted quad for IPv4 (mapped or not),
     /// ucspi-tcp-ipv6's compressed form otherwise.
     public var tcpserverString: String {
-        if let v4 = ipv4Bytes { return v4.map(String.init).joined(separator: ".") }
+        if bytes.count == 4 { return IPAddress.dottedQuad(bytes[0], bytes[1], bytes[2], bytes[3]) }
+        if isV4Mapped { return IPAddress.dottedQuad(bytes[12], bytes[13], bytes[14], bytes[15]) }
         return ip6Format
+    }
+
+    /// `a.b.c.d` in decimal without leading zeros.
+    static func dottedQuad(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) -> String {
+        String(unsafeUninitializedCapacity: 15) { buffer in
+            var length = 0
+            func put(_ octet: UInt8) {
+                if octet >= 100 {
+                    buffer[length] = 0x30 + octet / 100
+                    length += 1
+                }
+                if octet >= 10 {
+                    buffer[length] = 0x30 + octet / 10 % 10
+                    length += 1
+                }
+                buffer[length] = 0x30 + octet % 10
+                length += 1
+            }
+            func dot() {
+                buffer[length] = Byte.dot
+                length += 1
+            }
+            put(a)
+            dot()
+            put(b)
+            dot()
+            put(c)
+            dot()
+            put(d)
+            return length
+        }
+    }
+
+    /// Whether `text` is a dotted quad exactly as tcpserver prints it (1-3 digits per part, no
+    /// leading zeros, each part at most 255): then it is its own ``tcpserverString``.
+    static func isCanonicalIPv4(_ text: String) -> Bool {
+        var dots = 0
+        var digits = 0
+        var value = 0
+        var startsWithZero = false
+        for byte in text.utf8 {
+            if byte == Byte.dot {
+                guard digits > 0, dots < 3 else { return false }
+                dots += 1
+                digits = 0
+                value = 0
+                continue
+            }
+            // A digit; not after a part's leading 0, and the part stays at most 255.
+            guard byte &- 0x30 < 10 else { return false }
+            if digits == 0 {
+                startsWithZero = byte == 0x30
+            } else if startsWithZero {
+                return false
+            }
+            value = value * 10 + Int(byte - 0x30)
+            digits += 1
+            if value > 255 { return false }
+        }
+        return dots == 3 && digits > 0
     }
 
     /// ucspi-tcp-ipv6's `ip6_fmt` of the 16-byte form (`TCP6REMOTEIP`): IPv4 becomes
@@ -100,15 +161,25 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
     // MARK: - Parsing
 
     static func parseIPv4(_ chars: ArraySlice<UInt8>) -> [UInt8]? {
-        let parts = chars.split(separator: Byte.dot, omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
+        // Four parts of 1-3 decimal digits (leading zeros allowed), each at most 255.
         var result: [UInt8] = []
-        for part in parts {
-            guard (1...3).contains(part.count), part.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
-            let value = part.reduce(0) { $0 * 10 + Int($1 - 0x30) }
-            guard value <= 255 else { return nil }
-            result.append(UInt8(value))
+        result.reserveCapacity(4)
+        var digits = 0
+        var value = 0
+        for char in chars {
+            if char == Byte.dot {
+                guard digits > 0, value <= 255, result.count < 3 else { return nil }
+                result.append(UInt8(value))
+                digits = 0
+                value = 0
+                continue
+            }
+            guard char &- 0x30 < 10, digits < 3 else { return nil }
+            value = value * 10 + Int(char - 0x30)
+            digits += 1
         }
+        guard digits > 0, result.count == 3, value <= 255 else { return nil }
+        result.append(UInt8(value))
         return result
     }
 

@@ -53,8 +53,28 @@ public struct RuleMatch: Sendable, Hashable {
     public var line: Int?
     /// The file the rule comes from: the source file when ``line`` is known, else the cdb.
     public var path: String?
-    /// Every key looked up, in order, up to and including the one that matched.
-    public var keysTried: [String]
+    /// Every key looked up, in order, up to and including the one that matched (put into words
+    /// when read: a lookup only remembers the client and how many keys it tried).
+    public var keysTried: [String] {
+        get {
+            switch tried {
+            case .keys(let keys): return keys
+            case .search(let client, let colonPrefixes, let count):
+                var lister = _KeyLister(limit: count)
+                RulesDatabase.search(client, colonPrefixes: colonPrefixes, &lister)
+                return lister.keys
+            }
+        }
+        set { tried = .keys(newValue) }
+    }
+
+    /// The keys tried, as given or as the first `count` keys tcpserver's search makes for `client`.
+    enum Tried: Sendable, Hashable {
+        case keys([String])
+        case search(RuleClient, colonPrefixes: Bool, count: Int)
+    }
+
+    var tried: Tried
 
     public init(
         key: String?, action: RuleAction, variables: [RuleVariable], line: Int? = nil, path: String? = nil,
@@ -65,7 +85,21 @@ public struct RuleMatch: Sendable, Hashable {
         self.variables = variables
         self.line = line
         self.path = path
-        self.keysTried = keysTried
+        self.tried = .keys(keysTried)
+    }
+
+    public static func == (lhs: RuleMatch, rhs: RuleMatch) -> Bool {
+        lhs.key == rhs.key && lhs.action == rhs.action && lhs.variables == rhs.variables && lhs.line == rhs.line
+            && lhs.path == rhs.path && lhs.keysTried == rhs.keysTried
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(key)
+        hasher.combine(action)
+        hasher.combine(variables)
+        hasher.combine(line)
+        hasher.combine(path)
+        hasher.combine(keysTried)
     }
 
     /// Whether no rule matched (the default applies: allow, no variables).

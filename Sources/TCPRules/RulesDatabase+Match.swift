@@ -31,21 +31,37 @@ extension RulesDatabase {
     public func match(_ client: RuleClient, dialect: RulesDialect? = nil, recording recorder: inout CDBLookupRecorder)
         throws(RulesError) -> RuleMatch
     {
-        var prober = _RecordingProber(index: index, cdb: try usableCDB(), recordKeys: true)
+        var prober = _RecordingProber(index: index, cdb: try usableCDB(), keepsIndexHit: explained == nil)
         swap(&prober.recorder, &recorder)
         defer { swap(&prober.recorder, &recorder) }
+        let colonPrefixes = dialect?.colonEndsPrefixes ?? true
         do {
-            try RulesDatabase.search(client, colonPrefixes: dialect?.colonEndsPrefixes ?? true, &prober)
+            try RulesDatabase.search(client, colonPrefixes: colonPrefixes, &prober)
         } catch {
             throw .cdb(error)
         }
-        guard let hitKey = prober.hitKey, let hitData = prober.hitData else {
-            return RuleMatch(key: nil, action: .allow, variables: [], line: nil, path: nil, keysTried: prober.tried)
+        // The keys tried are listed again only if someone asks.
+        let tried = RuleMatch.Tried.search(client, colonPrefixes: colonPrefixes, count: prober.count)
+        if let entry = prober.hitEntry, let explained {
+            var match = explained[entry]
+            match.tried = tried
+            return match
         }
-        var match = RulesDatabase.interpret(key: hitKey, data: hitData.bytes)
-        match.keysTried = prober.tried
+        guard let hitKey = prober.hitKey, let hitData = prober.hitData else {
+            var match = RuleMatch(key: nil, action: .allow, variables: [], line: nil, path: nil)
+            match.tried = tried
+            return match
+        }
+        var match = explain(key: hitKey, data: hitData.bytes)
+        match.tried = tried
+        return match
+    }
+
+    /// The rule stored under `key` with `data`: interpreted, with its file and line.
+    func explain(key: [UInt8], data: [UInt8]) -> RuleMatch {
+        var match = RulesDatabase.interpret(key: key, data: data)
         match.path = path
-        if let location = locations[hitKey], kind == .source || location.data == hitData.bytes {
+        if let location = locations[key], kind == .source || location.data == data {
             match.line = location.line
             match.path = source?.path ?? path
         }
@@ -76,7 +92,7 @@ extension RulesDatabase {
     public func tcprulescheckOutput(for client: RuleClient, dialect: RulesDialect? = nil) throws(RulesError)
         -> [UInt8]
     {
-        var prober = _RecordingProber(index: index, cdb: try usableCDB(), recordKeys: false)
+        var prober = _RecordingProber(index: index, cdb: try usableCDB())
         do {
             try RulesDatabase.search(client, colonPrefixes: dialect?.colonEndsPrefixes ?? true, &prober)
         } catch {

@@ -42,6 +42,12 @@ public struct RulesDatabase: Sendable {
     /// damaged: lookups then probe the cdb itself, with the same answers).
     let index: _RulesIndex?
 
+    /// For each entry of ``index``, the rule explained (see ``explain(key:data:)``), made once so
+    /// that a lookup copies it; nil without an index or for more than ``explainedLimit`` keys.
+    private(set) var explained: [RuleMatch]?
+    /// The most keys whose rules are explained in advance.
+    static let explainedLimit = 100_000
+
     /// Whether lookups use the in-memory index (rather than probing the cdb).
     public var isIndexed: Bool { index != nil }
 
@@ -63,6 +69,8 @@ public struct RulesDatabase: Sendable {
         self.readFailure = nil
         self.locations = source.map(RulesDatabase.locations(of:)) ?? [:]
         self.index = indexed ? RulesDatabase.makeIndex(cdb) : nil
+        self.explained = nil
+        self.explained = explainAll()
     }
 
     /// A database over tcprules source text.
@@ -99,6 +107,8 @@ public struct RulesDatabase: Sendable {
         self.source = source
         self.readFailure = nil
         self.locations = RulesDatabase.locations(of: source)
+        self.explained = nil
+        self.explained = explainAll()
     }
 
     private init(unreadable path: String, failure: RulesReadFailure) {
@@ -110,6 +120,13 @@ public struct RulesDatabase: Sendable {
         self.readFailure = failure
         self.locations = [:]
         self.index = nil
+        self.explained = nil
+    }
+
+    /// Every indexed rule explained, in entry order (nil: no index, or too many keys).
+    private func explainAll() -> [RuleMatch]? {
+        guard let index, index.entryCount <= RulesDatabase.explainedLimit else { return nil }
+        return (0..<index.entryCount).map { explain(key: index.key($0), data: index.value($0).bytes) }
     }
 
     /// The in-memory index of `cdb`, or nil if it is too large or some lookup could fail or

@@ -75,17 +75,57 @@ public struct TCPServerOutcome: Sendable, Hashable {
     public var environment: [String: String]
     /// `TCPREMOTEHOST` as set (escaped), nil if unset.
     public var remoteHost: String?
-    /// One line saying why, e.g. `rule 10.1.: allow (tcp.smtp:12)`.
-    public var reason: String
+    /// One line saying why, e.g. `rule 10.1.: allow (tcp.smtp:12)` (put into words when read).
+    public var reason: String {
+        get {
+            switch why {
+            case .text(let text): return text
+            case .rule: return match?.summary ?? "default: allow"
+            case .noRules: return "no rules (-x not given): allow"
+            case .missingAllowed(let path): return "rules file \(path) does not exist and -X is given: allow"
+            case .dropped(let path, let failure): return "dropping connection, unable to read \(path): \(failure.message)"
+            }
+        }
+        set { why = .text(newValue) }
+    }
+
+    /// The facts ``reason`` is made of (words cost more than facts, and few outcomes are read).
+    enum Why: Sendable, Hashable {
+        case text(String)
+        /// The summary of ``match``.
+        case rule
+        case noRules
+        case missingAllowed(path: String)
+        case dropped(path: String, failure: RulesReadFailure)
+    }
+
+    var why: Why
 
     public init(
         allowed: Bool, match: RuleMatch?, environment: [String: String], remoteHost: String?, reason: String
     ) {
+        self.init(allowed: allowed, match: match, environment: environment, remoteHost: remoteHost, why: .text(reason))
+    }
+
+    init(allowed: Bool, match: RuleMatch?, environment: [String: String], remoteHost: String?, why: Why) {
         self.allowed = allowed
         self.match = match
         self.environment = environment
         self.remoteHost = remoteHost
-        self.reason = reason
+        self.why = why
+    }
+
+    public static func == (lhs: TCPServerOutcome, rhs: TCPServerOutcome) -> Bool {
+        lhs.allowed == rhs.allowed && lhs.match == rhs.match && lhs.environment == rhs.environment
+            && lhs.remoteHost == rhs.remoteHost && lhs.reason == rhs.reason
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(allowed)
+        hasher.combine(match)
+        hasher.combine(environment)
+        hasher.combine(remoteHost)
+        hasher.combine(reason)
     }
 }
 
@@ -126,88 +166,104 @@ public enum TCPServer {
         _ connection: TCPServerConnection, options: TCPServerOptions, rules: RulesDatabase?,
         inheritedEnvironment: [String: String], recording recorder: inout CDBLookupRecorder
     ) throws -> TCPServerOutcome {
-        guard let remote = IPAddress(connection.remoteIP) else {
-            throw TCPServerError("not an IP address: remote address \(connection.remoteIP)")
+        // A dotted quad as tcpserver prints it is used as it is; anything else is parsed.
+        let remoteIsQuad = IPAddress.isCanonicalIPv4(connection.remoteIP)
+        let localIsQuad = IPAddress.isCanonicalIPv4(connection.localIP)
+        var parsedRemote: IPAddress? = nil
+        var parsedLocal: IPAddress? = nil
+        if !remoteIsQuad {
+            guard let address = IPAddress(connection.remoteIP) else {
+                throw TCPServerError("not an IP address: remote address \(connection.remoteIP)")
+            }
+            parsedRemote = address
         }
-        guard let local = IPAddress(connection.localIP) else {
-            throw TCPServerError("not an IP address: local address \(connection.localIP)")
+        if !localIsQuad {
+            guard let address = IPAddress(connection.localIP) else {
+                throw TCPServerError("not an IP address: local address \(connection.localIP)")
+            }
+            parsedLocal = address
         }
-        let ipv6Server = options.dialect == .ucspiTCPIPv6 || !remote.isIPv4 || !local.isIPv4
-        let remoteIP = remote.tcpserverString
-        let localIP = local.tcpserverString
-
-        var environment = inheritedEnvironment
-        func set(_ name: String, _ value: String?) {
-            if let value { environment[name] = value } else { environment.removeValue(forKey: name) }
-        }
+        let remoteIsIPv4 = remoteIsQuad || parsedRemote!.isIPv4
+        let localIsIPv4 = localIsQuad || parsedLocal!.isIPv4
+        let ipv6Server = options.dialect == .ucspiTCPIPv6 || !remoteIsIPv4 || !localIsIPv4
+        let remoteIP = parsedRemote?.tcpserverString ?? connection.remoteIP
+        let localIP = parsedLocal?.tcpserverString ?? connection.localIP
 
         let localHost = options.localHostName ?? connection.localDNSName.map(escapeHostName)
         var remoteHost: String?
         if options.lookupRemoteHost, let ptr = connection.remotePTR {
             var confirmed = true
             if options.paranoid, let addresses = connection.remotePTRAddresses {
-                let mine = remote.ipv6Bytes
+                let mine = (parsedRemote ?? IPAddress(connection.remoteIP)!).ipv6Bytes
                 confirmed = addresses.contains { IPAddress($0)?.ipv6Bytes == mine }
             }
             if confirmed { remoteHost = escapeHostName(ptr) }
         }
         let remoteInfo = options.lookupRemoteInfo ? connection.remoteInfo : nil
 
-        set("PROTO", ipv6Server && !remote.isIPv4 ? "TCP6" : "TCP")
+        // The rule first: a denied connection gets no environment.
+        var match: RuleMatch? = nil
+        if let rules {
+            if let failure = rules.readFailure {
+                if !(failure.isMissingFile && options.allowMissingRules) {
+                    return dropped(remoteHost: remoteHost, path: rules.path, failure: failure)
+                }
+            } else {
+                do {
+                    match = try rules.match(RuleClient(ip: remoteIP, host: remoteHost, info: remoteInfo), recording: &recorder)
+                } catch {
+                    if case .unreadable(_, let failure) = error {
+                        return dropped(remoteHost: remoteHost, path: rules.path, failure: failure)
+                    }
+                    return dropped(remoteHost: remoteHost, path: rules.path, failure: .protocolError)
+                }
+                if match!.action == .deny {
+                    return TCPServerOutcome(allowed: false, match: match, environment: [:], remoteHost: remoteHost, why: .rule)
+                }
+            }
+        }
+
+        var environment = inheritedEnvironment
+        environment.reserveCapacity(inheritedEnvironment.count + (ipv6Server ? 15 : 8) + (match?.variables.count ?? 0))
+        func set(_ name: String, _ value: String?) {
+            if let value { environment[name] = value } else { environment.removeValue(forKey: name) }
+        }
+        let localPort = String(connection.localPort)
+        let remotePort = String(connection.remotePort)
+        set("PROTO", ipv6Server && !remoteIsIPv4 ? "TCP6" : "TCP")
         set("TCPLOCALIP", localIP)
-        set("TCPLOCALPORT", String(connection.localPort))
+        set("TCPLOCALPORT", localPort)
         set("TCPLOCALHOST", localHost)
         set("TCPREMOTEIP", remoteIP)
-        set("TCPREMOTEPORT", String(connection.remotePort))
+        set("TCPREMOTEPORT", remotePort)
         set("TCPREMOTEHOST", remoteHost)
         set("TCPREMOTEINFO", remoteInfo)
         if ipv6Server {
-            set("TCP6LOCALIP", local.ip6Format)
-            set("TCP6LOCALPORT", String(connection.localPort))
+            set("TCP6LOCALIP", (parsedLocal ?? IPAddress(connection.localIP)!).ip6Format)
+            set("TCP6LOCALPORT", localPort)
             set("TCP6LOCALHOST", localHost)
-            set("TCP6REMOTEIP", remote.ip6Format)
-            set("TCP6REMOTEPORT", String(connection.remotePort))
+            set("TCP6REMOTEIP", (parsedRemote ?? IPAddress(connection.remoteIP)!).ip6Format)
+            set("TCP6REMOTEPORT", remotePort)
             set("TCP6REMOTEHOST", remoteHost)
             set("TCP6REMOTEINFO", remoteInfo)
         }
 
         guard let rules else {
+            return TCPServerOutcome(allowed: true, match: nil, environment: environment, remoteHost: remoteHost, why: .noRules)
+        }
+        guard let match else {
+            // The rules file is missing and -X is given.
             return TCPServerOutcome(
                 allowed: true, match: nil, environment: environment, remoteHost: remoteHost,
-                reason: "no rules (-x not given): allow")
+                why: .missingAllowed(path: rules.path))
         }
-        if let failure = rules.readFailure {
-            if failure.isMissingFile && options.allowMissingRules {
-                return TCPServerOutcome(
-                    allowed: true, match: nil, environment: environment, remoteHost: remoteHost,
-                    reason: "rules file \(rules.path) does not exist and -X is given: allow")
-            }
-            return dropped(remoteHost: remoteHost, path: rules.path, failure: failure)
-        }
-        let match: RuleMatch
-        do {
-            match = try rules.match(RuleClient(ip: remoteIP, host: remoteHost, info: remoteInfo), recording: &recorder)
-        } catch {
-            if case .unreadable(_, let failure) = error {
-                return dropped(remoteHost: remoteHost, path: rules.path, failure: failure)
-            }
-            return dropped(remoteHost: remoteHost, path: rules.path, failure: .protocolError)
-        }
-        switch match.action {
-        case .deny:
-            return TCPServerOutcome(
-                allowed: false, match: match, environment: [:], remoteHost: remoteHost, reason: match.summary)
-        case .allow:
-            for variable in match.variables { environment[variable.name] = variable.value }
-            return TCPServerOutcome(
-                allowed: true, match: match, environment: environment, remoteHost: remoteHost, reason: match.summary)
-        }
+        for variable in match.variables { environment[variable.name] = variable.value }
+        return TCPServerOutcome(allowed: true, match: match, environment: environment, remoteHost: remoteHost, why: .rule)
     }
 
     private static func dropped(remoteHost: String?, path: String, failure: RulesReadFailure) -> TCPServerOutcome {
         TCPServerOutcome(
-            allowed: false, match: nil, environment: [:], remoteHost: remoteHost,
-            reason: "dropping connection, unable to read \(path): \(failure.message)")
+            allowed: false, match: nil, environment: [:], remoteHost: remoteHost, why: .dropped(path: path, failure: failure))
     }
 
     /// The PTR name as tcpserver puts it into `TCPREMOTEHOST`: letters lower-cased, and every byte
@@ -217,6 +273,20 @@ public enum TCPServer {
     /// `Mail.HOST.Example.COM` → `mail.host.example.com`, `we ird.example.com` →
     /// `we\040ird.example.com`, `Ex+ample` → `ex\053ample`.
     public static func escapeHostName(_ ptr: String) -> String {
+        // Already as tcpserver writes it (the usual case): no copy.
+        var plain = true
+        var last: UInt8 = 0
+        for byte in ptr.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"), Byte.dot:
+                last = byte
+            default:
+                plain = false
+            }
+            if !plain { break }
+        }
+        if plain, last != 0, last != Byte.dot { return ptr }
         var bytes = Array(ptr.utf8)
         if bytes.last == Byte.dot { bytes.removeLast() }
         if bytes.isEmpty { return "." }

@@ -27,7 +27,8 @@ final class _RulesIndex: @unchecked Sendable {
     private let slotMask: Int
     private let shift: UInt64
     private let entries: UnsafeMutableRawPointer
-    private let entryCount: Int
+    /// The number of distinct keys indexed (entries are numbered from 0).
+    let entryCount: Int
     private let longKeys: UnsafeMutableRawPointer
     /// A Bloom filter over the key hashes (two bits per key, 10 bits per key): most keys tcpserver
     /// tries are absent, and the filter (small enough to stay in cache) rejects ~97% of them
@@ -170,6 +171,16 @@ final class _RulesIndex: @unchecked Sendable {
             return nil
         }
         return _RulesIndex.find(key, hash: hash, slots, slotMask, shift, entries, longKeys, probes: &probes)
+    }
+
+    /// The key of entry `number`.
+    func key(_ number: Int) -> [UInt8] {
+        let entry = entries + number * _RulesIndex.stride
+        let length = Int(entry.load(fromByteOffset: 24, as: UInt32.self))
+        let stored =
+            length > _RulesIndex.inlineKey
+            ? longKeys + Int(entry.load(fromByteOffset: 28, as: UInt32.self)) : entry + _RulesIndex.inlineKey
+        return Array(UnsafeRawBufferPointer(start: stored, count: length))
     }
 
     /// The data of entry `number` (from ``find(_:hash:)``).

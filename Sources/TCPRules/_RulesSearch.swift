@@ -165,31 +165,40 @@ struct _CDBProber: _KeyProber {
     }
 }
 
-/// Looks keys up (index or cdb), optionally recording each key tried, and keeps the hit. Every
-/// lookup is counted (and, when it samples, timed) in `recorder`.
+/// Looks keys up (index or cdb), counting the keys tried, and keeps the hit. Every lookup is
+/// counted (and, when it samples, timed) in `recorder`.
 struct _RecordingProber: _KeyProber {
     let index: _RulesIndex?
     let cdb: CDB
-    let recordKeys: Bool
-    var tried: [String] = []
+    /// Keys looked up so far.
+    var count = 0
     var hitKey: [UInt8]?
     var hitData: CDB.Value?
+    /// The index entry of the hit, when the index was searched.
+    var hitEntry: Int?
     var recorder = CDBLookupRecorder()
 
-    init(index: _RulesIndex?, cdb: CDB, recordKeys: Bool) {
+    /// Whether an index hit keeps its key and data too (a miss in the index keeps nothing).
+    let keepsIndexHit: Bool
+
+    init(index: _RulesIndex?, cdb: CDB, keepsIndexHit: Bool = true) {
         self.index = index
         self.cdb = cdb
-        self.recordKeys = recordKeys
+        self.keepsIndexHit = keepsIndexHit
     }
 
     mutating func probe(_ key: UnsafeRawBufferPointer, hash: UInt32) throws(CDBError) -> Bool {
-        if recordKeys { tried.append(String(decoding: key, as: UTF8.self)) }
+        count += 1
         let value: CDB.Value?
         if let index {
             let start = recorder.begin()
             var probes = 0
             let found = index.find(key, hash: hash, probes: &probes)
             recorder.end(start, found: found != nil, probes: probes)
+            if let found {
+                hitEntry = found
+                if !keepsIndexHit { return true }
+            }
             value = found.map { index.value($0) }
         } else {
             value = try cdb.first(key, hash: hash, recording: &recorder)
@@ -198,5 +207,18 @@ struct _RecordingProber: _KeyProber {
         hitKey = Array(key)
         hitData = value
         return true
+    }
+}
+
+/// Lists the first `limit` keys tcpserver tries (``RuleMatch/keysTried``, put into words late).
+struct _KeyLister: _KeyProber {
+    let limit: Int
+    var keys: [String] = []
+
+    init(limit: Int) { self.limit = limit }
+
+    mutating func probe(_ key: UnsafeRawBufferPointer, hash: UInt32) -> Bool {
+        keys.append(String(decoding: key, as: UTF8.self))
+        return keys.count >= limit
     }
 }
