@@ -76,6 +76,9 @@ struct LocatedErrorTests {
         #expect(error.message == "expected a mapping for the document, found '~ x\u{FFFD}\\n- name:y'")
         let long = try scenarioError(String(repeating: "word ", count: 40) + "\n")
         #expect(long.message.hasSuffix("…'") && !long.message.contains("\n"))
+        // Any message quoting a multi-line scalar (here an expectation) stays on one line.
+        let expectation = try scenarioError(minimalConfig + "  - client: 192.0.2.9\n    steps:\n      - send: NOOP\n        expect: '2\n\n\n50 ok'\n")
+        #expect(expectation.message.hasPrefix("'2\\n\\n50 ok' is not an expectation"), "\(expectation.message)")
     }
 
     @Test func expectationWordsSuggestTheNearestDecision() throws {

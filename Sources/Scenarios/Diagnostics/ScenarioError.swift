@@ -21,7 +21,7 @@ public struct ScenarioError: Error, Sendable, Hashable, CustomStringConvertible 
     public init(at position: FilePosition, _ message: String, sourceLine: String? = nil) {
         self.file = position.file
         self.position = position
-        self.message = message
+        self.message = Self.oneLine(message)
         self.sourceLine = sourceLine
     }
 
@@ -29,8 +29,23 @@ public struct ScenarioError: Error, Sendable, Hashable, CustomStringConvertible 
     public init(file: String, _ message: String) {
         self.file = file
         self.position = nil
-        self.message = message
+        self.message = Self.oneLine(message)
         self.sourceLine = nil
+    }
+
+    /// `message` with line breaks written as `\n` and `\r`: a message quotes the user's text,
+    /// which can span lines (a multi-line YAML scalar), and must stay one line.
+    static func oneLine(_ message: String) -> String {
+        guard message.unicodeScalars.contains(where: { $0 == "\n" || $0 == "\r" }) else { return message }
+        var out = String.UnicodeScalarView()
+        for scalar in message.unicodeScalars {
+            switch scalar {
+            case "\n": out.append(contentsOf: "\\n".unicodeScalars)
+            case "\r": out.append(contentsOf: "\\r".unicodeScalars)
+            default: out.append(scalar)
+            }
+        }
+        return String(out)
     }
 
     /// The first line only: `file:line:column: message` (or `file: message`).
