@@ -199,3 +199,23 @@ struct ByteTextTests {
         #expect(GitHubReportWriter.escapeProperty("a: b, c") == "a%3A b%2C c")
     }
 }
+
+/// The inputs fuzz-scenario found (Fuzz/Corpus/scenario/regression-*), checked again: every
+/// problem is reported as one line.
+struct ScenarioFuzzRegressionTests {
+    @Test func committedCrashersGiveOneLineProblems() throws {
+        let folder = TestSupport.packageRoot + "/Fuzz/Corpus/scenario"
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix("regression-") }
+        #expect(!names.isEmpty)
+        for name in names {
+            let text = String(decoding: try TestSupport.read(folder + "/" + name), as: UTF8.self)
+            var problems = 0
+            CheckRunner.check(source: YAMLSource(text: text, path: name, directory: "/nonexistent")) { event in
+                guard case .problem(let problem) = event else { return }
+                problems += 1
+                #expect(!problem.message.contains("\n") && !problem.message.contains("\r"), "\(name): \(problem.message)")
+            }
+            #expect(problems > 0, "\(name)")
+        }
+    }
+}
