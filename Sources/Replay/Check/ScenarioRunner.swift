@@ -65,8 +65,14 @@ struct _ConnectionRun {
     var differences: [Difference] = []
     /// The message the current step queued, if any.
     var queued: QueuedMessage?
+    /// Whether tcpserver denied the connection (fixed when the session is made; read once,
+    /// since building the connection's decision costs more than a step).
+    let denied: Bool
 
-    init(session: RelaySession) { self.session = session }
+    init(session: RelaySession) {
+        self.session = session
+        denied = session.connectionDecision.tcpserver.outcome == .deny
+    }
 
     // MARK: - Steps
 
@@ -246,7 +252,7 @@ struct _ConnectionRun {
                         expected: expectation.written, actual: failure.actual, explanation: failure.explanation))
             } else {
                 step.verdict = .passed
-                if session.connectionDecision.tcpserver.outcome == .deny { step.decision = "deny" }
+                if denied { step.decision = "deny" }
             }
             steps.append(step)
         }
@@ -285,7 +291,6 @@ struct _ConnectionRun {
     /// Why `expectation` does not hold for `exchange` (nil: it holds).
     func check(_ expectation: ReplyExpectation, exchange: Exchange?) -> (actual: String, explanation: [String])? {
         let lines = exchange.map { ByteText.replyLines($0.reply) } ?? []
-        let denied = session.connectionDecision.tcpserver.outcome == .deny
         let decision = exchange?.decision
         let outcome: String? =
             decision?.outcome.rawValue ?? (lines.isEmpty ? (denied ? "deny" : nil) : _ConnectionRun.outcome(ofCode: lines.last!))
@@ -321,13 +326,13 @@ struct _ConnectionRun {
                 envelopeText = "no message was queued"
             }
         }
-        let facts = explanation(for: exchange)
+        // The explanation is built only when it is needed (a reason to match, or a failure).
         if ok, let reason = expectation.reason {
-            let haystack = (decision.map { [$0.description] } ?? []) + facts.map(\.description)
+            let haystack = (decision.map { [$0.description] } ?? []) + explanation(for: exchange).map(\.description)
             ok = haystack.contains { $0.range(of: reason, options: .caseInsensitive) != nil }
         }
         if ok { return nil }
-        let explanation = facts.map(\.description)
+        let explanationLines = explanation(for: exchange).map(\.description)
         var actual: String
         if lines.isEmpty {
             if exchange == nil {
@@ -342,7 +347,7 @@ struct _ConnectionRun {
         }
         if let outcome { actual += "  (\(outcome))" }
         if let envelopeText { actual += "\n" + envelopeText }
-        return (actual, explanation)
+        return (actual, explanationLines)
     }
 
     /// Why an exchange went the way it did: its decision's facts; for rblsmtpd's answers (whose
@@ -365,7 +370,10 @@ struct _ConnectionRun {
     }
 
     var connectionFacts: [Fact] {
-        let decision = session.connectionDecision
+        _ConnectionRun.facts(of: session.connectionDecision)
+    }
+
+    static func facts(of decision: ConnectionDecision) -> [Fact] {
         var reasons = decision.tcpserver.reasons
         if let blocklist = decision.blocklist { reasons += blocklist.reasons }
         if let smtpd = decision.smtpd { reasons += smtpd.reasons }
@@ -376,10 +384,11 @@ struct _ConnectionRun {
 
     mutating func connectionOutcome(expectation: ConnectionExpectation?) -> ConnectionOutcome {
         let decision = session.connectionDecision
+        let facts = _ConnectionRun.facts(of: decision)
         var outcome = ConnectionOutcome(
             decision: decision.tcpserver.outcome == .deny ? "deny" : "allow", rule: decision.ruleKey,
             ruleSource: decision.ruleSource?.description, blocklist: decision.blocklist.map { _ConnectionRun.blocklistWord($0.outcome) },
-            reasons: connectionFacts)
+            reasons: facts)
         guard let expectation else { return outcome }
         outcome.expected = expectation.written
         var problems: [(String, String)] = []
@@ -413,7 +422,7 @@ struct _ConnectionRun {
                 Difference(
                     position: expectation.position, step: nil, subject: "connection",
                     expected: problems.map(\.0).joined(separator: ", "), actual: problems.map(\.1).joined(separator: ", "),
-                    explanation: connectionFacts.map(\.description)),
+                    explanation: facts.map(\.description)),
                 at: 0)
         }
         return outcome
