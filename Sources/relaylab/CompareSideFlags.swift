@@ -81,113 +81,76 @@ struct CompareSideValues {
     }
 }
 
-/// `--baseline …` flags.
-struct BaselineFlags: ParsableArguments {
-    @Option(name: .customLong("baseline"), help: ArgumentHelp("The baseline configuration file (as relaylab replay --config reads it).", valueName: "FILE.yaml"))
-    var config: String?
-
-    @Option(name: .customLong("baseline-rev"), help: ArgumentHelp("Read the baseline's files from this git revision of the current repository (without other --baseline flags: the candidate's files as they were at REV).", valueName: "REV"))
-    var rev: String?
-
-    @Option(name: .customLong("baseline-run"), help: ArgumentHelp("A run script starting tcpserver, one listener each (repeatable).", valueName: "FILE"))
-    var runScripts: [String] = []
-
-    @Option(name: .customLong("baseline-control"), help: ArgumentHelp("The baseline's qmail control directory.", valueName: "DIR"))
-    var control: String?
-
-    @Option(name: .customLong("baseline-rules"), help: ArgumentHelp("The baseline's tcpserver -x rules (cdb or tcprules source).", valueName: "FILE"))
-    var rules: String?
-
-    @Flag(name: .customLong("baseline-rblsmtpd"), inversion: .prefixedNo, help: "rblsmtpd in the baseline's chain.")
-    var rblsmtpd: Bool?
-
-    @Option(name: .customLong("baseline-rblsmtpd-options"), parsing: .unconditional, help: ArgumentHelp("The baseline's rblsmtpd options.", valueName: "OPTIONS"))
-    var rblsmtpdOptions: String?
-
-    @Option(name: .customLong("baseline-rbl-fixture"), help: ArgumentHelp("DNS answers for the baseline's rblsmtpd zones.", valueName: "FILE"))
-    var rblFixture: String?
-
-    @Option(name: .customLong("baseline-variant"), help: ArgumentHelp("The baseline's qmail-smtpd build: netqmail, notqmail or auth.", valueName: "NAME"))
-    var variant: String?
-
-    @Flag(name: .customLong("baseline-auth"), inversion: .prefixedNo, help: "The SMTP AUTH patch in the baseline.")
-    var auth: Bool?
-
-    @Option(name: .customLong("baseline-smtpauth"), parsing: .unconditional, help: ArgumentHelp("SMTPAUTH in the baseline's tcpserver environment.", valueName: "VALUE"))
-    var smtpauth: String?
-
-    @Flag(name: .customLong("baseline-no-checkpassword"), help: "The baseline's qmail-smtpd has no checkpassword program.")
-    var noCheckpassword = false
-
-    @Option(name: .customLong("baseline-tcpserver-options"), parsing: .unconditional, help: ArgumentHelp("The baseline's tcpserver options (-h/-H, -p/-P, -r/-R, -l NAME, -X).", valueName: "OPTIONS"))
-    var tcpserverOptions: String?
-
-    @Flag(name: .customLong("baseline-allow-missing-rules"), help: "The baseline's tcpserver has -X.")
-    var allowMissingRules = false
-
-    @Option(name: .customLong("baseline-ipme"), help: ArgumentHelp("The baseline server's own addresses.", valueName: "IP,..."))
-    var ipme: String?
-
-    @Option(name: .customLong("baseline-env"), parsing: .unconditionalSingleValue, help: ArgumentHelp("A variable in the baseline's tcpserver environment (repeatable).", valueName: "NAME=VALUE"))
-    var environment: [String] = []
-
-    var values: CompareSideValues {
-        CompareSideValues(
-            config: config, rev: rev, runScripts: runScripts, control: control, rules: rules, rblsmtpd: rblsmtpd,
-            rblsmtpdOptions: rblsmtpdOptions, rblFixture: rblFixture, variant: variant, auth: auth, smtpauth: smtpauth,
-            noCheckpassword: noCheckpassword, tcpserverOptions: tcpserverOptions, allowMissingRules: allowMissingRules,
-            ipme: ipme, environment: environment)
-    }
+/// Which side of a comparison a set of flags describes: its flags are `--NAME…`, and its help
+/// texts name it (and, for `--NAME-rev`, the other side).
+protocol CompareSide {
+    static var name: String { get }
+    static var other: String { get }
 }
 
+enum BaselineSide: CompareSide {
+    static let name = "baseline"
+    static let other = "candidate"
+}
+
+enum CandidateSide: CompareSide {
+    static let name = "candidate"
+    static let other = "baseline"
+}
+
+/// `--baseline …` flags.
+typealias BaselineFlags = CompareSideFlags<BaselineSide>
 /// `--candidate …` flags.
-struct CandidateFlags: ParsableArguments {
-    @Option(name: .customLong("candidate"), help: ArgumentHelp("The candidate configuration file (as relaylab replay --config reads it).", valueName: "FILE.yaml"))
+typealias CandidateFlags = CompareSideFlags<CandidateSide>
+
+/// One side's flags: `--baseline …` or `--candidate …`.
+struct CompareSideFlags<Side: CompareSide>: ParsableArguments {
+    @Option(name: .customLong(Side.name), help: ArgumentHelp("The \(Side.name) configuration file (as relaylab replay --config reads it).", valueName: "FILE.yaml"))
     var config: String?
 
-    @Option(name: .customLong("candidate-rev"), help: ArgumentHelp("Read the candidate's files from this git revision of the current repository (without other --candidate flags: the baseline's files as they were at REV).", valueName: "REV"))
+    @Option(name: .customLong(Side.name + "-rev"), help: ArgumentHelp("Read the \(Side.name)'s files from this git revision of the current repository (without other --\(Side.name) flags: the \(Side.other)'s files as they were at REV).", valueName: "REV"))
     var rev: String?
 
-    @Option(name: .customLong("candidate-run"), help: ArgumentHelp("A run script starting tcpserver, one listener each (repeatable).", valueName: "FILE"))
+    @Option(name: .customLong(Side.name + "-run"), help: ArgumentHelp("A run script starting tcpserver, one listener each (repeatable).", valueName: "FILE"))
     var runScripts: [String] = []
 
-    @Option(name: .customLong("candidate-control"), help: ArgumentHelp("The candidate's qmail control directory.", valueName: "DIR"))
+    @Option(name: .customLong(Side.name + "-control"), help: ArgumentHelp("The \(Side.name)'s qmail control directory.", valueName: "DIR"))
     var control: String?
 
-    @Option(name: .customLong("candidate-rules"), help: ArgumentHelp("The candidate's tcpserver -x rules (cdb or tcprules source).", valueName: "FILE"))
+    @Option(name: .customLong(Side.name + "-rules"), help: ArgumentHelp("The \(Side.name)'s tcpserver -x rules (cdb or tcprules source).", valueName: "FILE"))
     var rules: String?
 
-    @Flag(name: .customLong("candidate-rblsmtpd"), inversion: .prefixedNo, help: "rblsmtpd in the candidate's chain.")
+    @Flag(name: .customLong(Side.name + "-rblsmtpd"), inversion: .prefixedNo, help: "rblsmtpd in the \(Side.name)'s chain.")
     var rblsmtpd: Bool?
 
-    @Option(name: .customLong("candidate-rblsmtpd-options"), parsing: .unconditional, help: ArgumentHelp("The candidate's rblsmtpd options.", valueName: "OPTIONS"))
+    @Option(name: .customLong(Side.name + "-rblsmtpd-options"), parsing: .unconditional, help: ArgumentHelp("The \(Side.name)'s rblsmtpd options.", valueName: "OPTIONS"))
     var rblsmtpdOptions: String?
 
-    @Option(name: .customLong("candidate-rbl-fixture"), help: ArgumentHelp("DNS answers for the candidate's rblsmtpd zones.", valueName: "FILE"))
+    @Option(name: .customLong(Side.name + "-rbl-fixture"), help: ArgumentHelp("DNS answers for the \(Side.name)'s rblsmtpd zones.", valueName: "FILE"))
     var rblFixture: String?
 
-    @Option(name: .customLong("candidate-variant"), help: ArgumentHelp("The candidate's qmail-smtpd build: netqmail, notqmail or auth.", valueName: "NAME"))
+    @Option(name: .customLong(Side.name + "-variant"), help: ArgumentHelp("The \(Side.name)'s qmail-smtpd build: netqmail, notqmail or auth.", valueName: "NAME"))
     var variant: String?
 
-    @Flag(name: .customLong("candidate-auth"), inversion: .prefixedNo, help: "The SMTP AUTH patch in the candidate.")
+    @Flag(name: .customLong(Side.name + "-auth"), inversion: .prefixedNo, help: "The SMTP AUTH patch in the \(Side.name).")
     var auth: Bool?
 
-    @Option(name: .customLong("candidate-smtpauth"), parsing: .unconditional, help: ArgumentHelp("SMTPAUTH in the candidate's tcpserver environment.", valueName: "VALUE"))
+    @Option(name: .customLong(Side.name + "-smtpauth"), parsing: .unconditional, help: ArgumentHelp("SMTPAUTH in the \(Side.name)'s tcpserver environment.", valueName: "VALUE"))
     var smtpauth: String?
 
-    @Flag(name: .customLong("candidate-no-checkpassword"), help: "The candidate's qmail-smtpd has no checkpassword program.")
+    @Flag(name: .customLong(Side.name + "-no-checkpassword"), help: "The \(Side.name)'s qmail-smtpd has no checkpassword program.")
     var noCheckpassword = false
 
-    @Option(name: .customLong("candidate-tcpserver-options"), parsing: .unconditional, help: ArgumentHelp("The candidate's tcpserver options (-h/-H, -p/-P, -r/-R, -l NAME, -X).", valueName: "OPTIONS"))
+    @Option(name: .customLong(Side.name + "-tcpserver-options"), parsing: .unconditional, help: ArgumentHelp("The \(Side.name)'s tcpserver options (-h/-H, -p/-P, -r/-R, -l NAME, -X).", valueName: "OPTIONS"))
     var tcpserverOptions: String?
 
-    @Flag(name: .customLong("candidate-allow-missing-rules"), help: "The candidate's tcpserver has -X.")
+    @Flag(name: .customLong(Side.name + "-allow-missing-rules"), help: "The \(Side.name)'s tcpserver has -X.")
     var allowMissingRules = false
 
-    @Option(name: .customLong("candidate-ipme"), help: ArgumentHelp("The candidate server's own addresses.", valueName: "IP,..."))
+    @Option(name: .customLong(Side.name + "-ipme"), help: ArgumentHelp("The \(Side.name) server's own addresses.", valueName: "IP,..."))
     var ipme: String?
 
-    @Option(name: .customLong("candidate-env"), parsing: .unconditionalSingleValue, help: ArgumentHelp("A variable in the candidate's tcpserver environment (repeatable).", valueName: "NAME=VALUE"))
+    @Option(name: .customLong(Side.name + "-env"), parsing: .unconditionalSingleValue, help: ArgumentHelp("A variable in the \(Side.name)'s tcpserver environment (repeatable).", valueName: "NAME=VALUE"))
     var environment: [String] = []
 
     var values: CompareSideValues {
