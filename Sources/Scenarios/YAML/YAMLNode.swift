@@ -1,39 +1,62 @@
-internal import Yams
-
 /// A node of a parsed YAML file that knows where it is, so that every schema error can point at
 /// the exact line and column (`file:line:column: message`, with the line and a caret).
 ///
-/// Nodes are not `Sendable` (Yams nodes are not); convert them to values on the thread that
-/// parsed them. Scalars are never typed implicitly: the schema asks for a string, a number, a flag or a
-/// null, and a value of the wrong shape is a located error.
+/// Nodes are not `Sendable`; convert them to values on the thread that parsed them. Scalars are
+/// never typed implicitly: the schema asks for a string, a number, a flag or a null, and a
+/// value of the wrong shape is a located error.
 public struct YAMLNode {
-    let node: Node
-    /// The file the node comes from.
-    public let source: YAMLSource
-    /// The parent's place in the document (built only when a message needs it).
-    let parentLink: _ContextLink?
-    /// This node's key or index in its parent.
-    let component: _ContextLink.Component
+    /// The document, and the node's place in it.
+    let tree: _YAMLTree
+    let index: Int
 
-    init(_ node: Node, source: YAMLSource, parentLink: _ContextLink? = nil, component: _ContextLink.Component = .root) {
-        self.node = node
-        self.source = source
-        self.parentLink = parentLink
-        self.component = component
+    init(tree: _YAMLTree, index: Int) {
+        self.tree = tree
+        self.index = index
     }
 
+    /// The file the node comes from.
+    public var source: YAMLSource { tree.source }
+
+    @inline(__always)
+    var node: _YAMLTree.Node { tree.nodes[index] }
+
     /// Where the node sits in the document, e.g. `config.control_files` or `connections[3].steps[2]`,
-    /// used in messages.
+    /// used in messages (worked out from the parent links only when a message needs it).
     public var context: String {
-        _ContextLink(parent: parentLink, component: component).path
+        // A key's context is its mapping's; a value's adds the key; a list item's, its index.
+        var components: [String] = []
+        var current = index
+        while true {
+            let node = tree.nodes[current]
+            guard node.parent >= 0 else { break }
+            let parent = Int(node.parent)
+            if tree.nodes[parent].kind == .mapping {
+                if node.slot % 2 == 1 {
+                    let key = tree.nodes[tree.child(parent, Int(node.slot) - 1)]
+                    components.append("." + key.text)
+                }
+            } else {
+                components.append("[\(node.slot + 1)]")
+            }
+            current = parent
+        }
+        var text = ""
+        for component in components.reversed() {
+            if text.isEmpty, component.hasPrefix(".") {
+                text = String(component.dropFirst())
+            } else {
+                text += component
+            }
+        }
+        return text
     }
 
     // MARK: - Where
 
     /// The node's position (its first character).
     public var position: FilePosition {
-        let mark = node.mark
-        return FilePosition(file: source.path, line: mark?.line ?? 1, column: mark?.column ?? 1)
+        let node = self.node
+        return FilePosition(file: tree.source.path, line: Int(node.line), column: Int(node.column))
     }
 
     /// An error located at this node.
@@ -52,10 +75,11 @@ public struct YAMLNode {
 
     /// What kind of node this is, in words (for "expected X, found Y" messages).
     public var kindDescription: String {
-        switch node {
-        case .scalar(let scalar):
+        let node = self.node
+        switch node.kind {
+        case .scalar:
             if isNull { return "null" }
-            return scalar.style == .plain ? "'\(Self.oneLine(scalar.string))'" : "a string"
+            return node.style == .plain ? "'\(Self.oneLine(node.text))'" : "a string"
         case .mapping: return "a mapping"
         case .sequence: return "a list"
         case .alias: return "an alias"
@@ -86,8 +110,9 @@ public struct YAMLNode {
 
     /// Whether the node is a null: an empty value, `~` or `null` (not quoted).
     public var isNull: Bool {
-        guard case .scalar(let scalar) = node, scalar.style == .plain else { return false }
-        switch scalar.string {
+        let node = self.node
+        guard node.kind == .scalar, node.style == .plain else { return false }
+        switch node.text {
         case "", "~", "null", "Null", "NULL": return true
         default: return false
         }
@@ -95,39 +120,36 @@ public struct YAMLNode {
 
     /// Whether the node is a scalar (text, number, flag, null).
     public var isScalar: Bool {
-        if case .scalar = node { return true }
-        return false
+        node.kind == .scalar
     }
 
     /// Whether the node is a mapping.
     public var isMapping: Bool {
-        if case .mapping = node { return true }
-        return false
+        node.kind == .mapping
     }
 
     /// Whether the node is a list.
     public var isSequence: Bool {
-        if case .sequence = node { return true }
-        return false
+        node.kind == .sequence
     }
 
     /// The scalar's text when the node is a scalar (quoted or not), nil otherwise.
     public var scalarText: String? {
-        if case .scalar(let scalar) = node { return scalar.string }
-        return nil
+        let node = self.node
+        return node.kind == .scalar ? node.text : nil
     }
 
     /// Whether the node is a literal (`|`) or folded (`>`) block scalar, whose text starts on the
     /// line after the indicator.
     public var isBlockScalar: Bool {
-        if case .scalar(let scalar) = node { return scalar.style == .literal || scalar.style == .folded }
-        return false
+        let node = self.node
+        return node.kind == .scalar && (node.style == .literal || node.style == .folded)
     }
 
     /// Whether the scalar was written without quotes (so `null`, `yes`, `25` are keywords/numbers).
     public var isPlainScalar: Bool {
-        if case .scalar(let scalar) = node { return scalar.style == .plain }
-        return false
+        let node = self.node
+        return node.kind == .scalar && node.style == .plain
     }
 
     // MARK: - Typed values
@@ -136,10 +158,11 @@ public struct YAMLNode {
     ///
     /// - Throws: a located error when the node is a mapping, a list or a null.
     public func string() throws(ScenarioError) -> String {
-        guard case .scalar(let scalar) = node, !isNull else {
+        let node = self.node
+        guard node.kind == .scalar, !isNull else {
             throw error("expected text for \(what), found \(kindDescription)")
         }
-        return scalar.string
+        return node.text
     }
 
     /// The node as text, or nil for a null.
@@ -150,7 +173,8 @@ public struct YAMLNode {
 
     /// The node as a whole number, optionally within `range`.
     public func int(in range: ClosedRange<Int>? = nil) throws(ScenarioError) -> Int {
-        guard case .scalar(let scalar) = node, !isNull, let value = Int(scalar.string.trimmingSpaces) else {
+        let node = self.node
+        guard node.kind == .scalar, !isNull, let value = Int(node.text.trimmingSpaces) else {
             throw error("expected a whole number for \(what), found \(kindDescription)")
         }
         if let range, !range.contains(value) {
@@ -161,8 +185,9 @@ public struct YAMLNode {
 
     /// The node as a flag: `true`/`false` (also `yes`/`no`, `on`/`off`), unquoted.
     public func bool() throws(ScenarioError) -> Bool {
-        if case .scalar(let scalar) = node, scalar.style == .plain {
-            switch scalar.string.lowercased() {
+        let node = self.node
+        if node.kind == .scalar, node.style == .plain {
+            switch node.text.lowercased() {
             case "true", "yes", "on": return true
             case "false", "no", "off": return false
             default: break
@@ -184,21 +209,22 @@ public struct YAMLNode {
     ///
     /// - Throws: a located error when the node is not a list.
     public func sequence() throws(ScenarioError) -> [YAMLNode] {
-        guard case .sequence(let sequence) = node else {
+        let node = self.node
+        guard node.kind == .sequence else {
             throw error("expected a list for \(what), found \(kindDescription)")
         }
         var items: [YAMLNode] = []
-        items.reserveCapacity(sequence.count)
-        let link = _ContextLink(parent: parentLink, component: component)
-        for (index, item) in sequence.enumerated() {
-            items.append(YAMLNode(item, source: source, parentLink: link, component: .index(index + 1)))
+        items.reserveCapacity(Int(node.childCount))
+        let start = Int(node.childStart)
+        for offset in 0..<Int(node.childCount) {
+            items.append(YAMLNode(tree: tree, index: Int(tree.children[start + offset])))
         }
         return items
     }
 
     /// A list of texts; a single text counts as a list of one.
     public func stringList() throws(ScenarioError) -> [String] {
-        if case .scalar = node { return [try string()] }
+        if isScalar { return [try string()] }
         var result: [String] = []
         for item in try sequence() { result.append(try item.string()) }
         return result
@@ -221,22 +247,26 @@ public struct YAMLNode {
 
     /// The entries of a mapping, checking every key against a prepared ``KeySet``.
     public func mapping(allowedKeys: KeySet?) throws(ScenarioError) -> [YAMLEntry] {
-        guard case .mapping(let mapping) = node else {
+        let node = self.node
+        guard node.kind == .mapping else {
             throw error("expected a mapping for \(what), found \(kindDescription)")
         }
         var entries: [YAMLEntry] = []
-        entries.reserveCapacity(mapping.count)
-        let link = _ContextLink(parent: parentLink, component: component)
-        for (key, value) in mapping {
-            let keyNode = YAMLNode(key, source: source, parentLink: parentLink, component: component)
-            guard case .scalar(let scalar) = key else {
+        let count = Int(node.childCount) / 2
+        entries.reserveCapacity(count)
+        let start = Int(node.childStart)
+        for offset in 0..<count {
+            let keyIndex = Int(tree.children[start + 2 * offset])
+            let key = tree.nodes[keyIndex]
+            let keyNode = YAMLNode(tree: tree, index: keyIndex)
+            guard key.kind == .scalar else {
                 throw keyNode.error("expected a text key \(inContext), found \(keyNode.kindDescription)")
             }
-            let name = scalar.string
+            let name = key.text
             if let allowedKeys, !allowedKeys.set.contains(name) {
                 throw keyNode.error("unknown key '\(name)' \(inContext)" + NearestKey.hint(for: name, among: allowedKeys.list))
             }
-            entries.append(YAMLEntry(key: name, keyNode: keyNode, value: YAMLNode(value, source: source, parentLink: link, component: .key(name))))
+            entries.append(YAMLEntry(key: name, keyNode: keyNode, value: YAMLNode(tree: tree, index: Int(tree.children[start + 2 * offset + 1]))))
         }
         return entries
     }
@@ -251,42 +281,6 @@ public struct KeySet: Sendable {
     public init(_ keys: [String]) {
         list = keys
         set = Set(keys)
-    }
-}
-
-/// A node's place in its document, as a chain of parents, turned into text only for messages.
-final class _ContextLink: Sendable {
-    enum Component: Sendable {
-        case root
-        case key(String)
-        case index(Int)
-    }
-
-    let parent: _ContextLink?
-    let component: Component
-
-    init(parent: _ContextLink?, component: Component) {
-        self.parent = parent
-        self.component = component
-    }
-
-    /// `config.control_files`, `connections[3].steps[2]`, or "" for the root.
-    var path: String {
-        var components: [Component] = []
-        var link: _ContextLink? = self
-        while let current = link {
-            components.append(current.component)
-            link = current.parent
-        }
-        var text = ""
-        for component in components.reversed() {
-            switch component {
-            case .root: break
-            case .key(let key): text += text.isEmpty ? key : "." + key
-            case .index(let index): text += "[\(index)]"
-            }
-        }
-        return text
     }
 }
 

@@ -64,6 +64,13 @@ public final class YAMLSource: Sendable {
     /// - Throws: ``ScenarioError`` for YAML syntax errors, duplicate keys, several documents, or
     ///   an empty file.
     public func root() throws(ScenarioError) -> YAMLNode {
+        if let tree = _YAMLBlockReader.read(self) { return YAMLNode(tree: tree, index: 0) }
+        return YAMLNode(tree: try yamsTree(), index: 0)
+    }
+
+    /// The document as Yams composes it (every file the block reader does not take, and the
+    /// reference the differential tests compare it with).
+    func yamsTree() throws(ScenarioError) -> _YAMLTree {
         let node: Node?
         do {
             node = try Parser(yaml: text, resolver: .basic).singleRoot()
@@ -75,7 +82,7 @@ public final class YAMLSource: Sendable {
         guard let node else {
             throw ScenarioError(file: path, "the file is empty")
         }
-        return YAMLNode(node, source: self)
+        return _YAMLTree(yams: node, source: self)
     }
 
     /// The text of a 1-based line, without its line end.
