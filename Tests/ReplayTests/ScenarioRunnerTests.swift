@@ -1,5 +1,5 @@
 import Foundation
-import Replay
+@testable import Replay
 import Scenarios
 import TestSupport
 import Testing
@@ -217,5 +217,28 @@ struct ScenarioFuzzRegressionTests {
             }
             #expect(problems > 0, "\(name)")
         }
+    }
+}
+
+/// The JSON Lines writer's byte buffer escapes exactly as ``ByteText/json(_:)`` does.
+struct JSONBufferTests {
+    @Test func stringsAreEscapedAsByteTextEscapesThem() {
+        var generator = SplitMix64(seed: 21)
+        let pieces = ["a", "\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "😀", " ", "<x@y>", "\u{85}", "/"]
+        for _ in 0..<2000 {
+            var text = ""
+            for _ in 0..<Int(generator.next() % 6) { text += pieces[Int(generator.next() % UInt64(pieces.count))] }
+            var buffer = _JSONBuffer(capacity: 0)
+            buffer.string(text)
+            #expect(buffer.text == ByteText.json(text))
+            var lines = _JSONBuffer(capacity: 0)
+            let reply = Array(text.utf8)
+            lines.replyLines(reply)
+            #expect(lines.text == ByteText.json(ByteText.replyLines(reply)))
+        }
+        var numbers = _JSONBuffer(capacity: 0)
+        for value in [0, 7, 9, 10, 25, 65535, -1] { numbers.number(value) }
+        numbers.number(nil)
+        #expect(numbers.text == "0" + "7" + "9" + "10" + "25" + "65535" + "-1" + "null")
     }
 }

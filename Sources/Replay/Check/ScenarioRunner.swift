@@ -26,12 +26,13 @@ public enum ScenarioRunner {
             serverIP: spec.server.ip ?? ServerSpec.defaultIP, serverPort: spec.server.port ?? ServerSpec.defaultPort,
             ptrName: connection.client.ptr, ptrAddresses: connection.client.ptrAddresses,
             identInfo: connection.client.info, serverName: spec.server.hostname)
-        var run = _ConnectionRun(session: RelaySession(configuration: configuration, connection: client, lookupTiming: lookupTiming))
-        _ = run.session.start()
+        var session = RelaySession(configuration: configuration, connection: client, lookupTiming: lookupTiming)
+        _ = session.start()
+        var run = _ConnectionRun(startedSession: session)
 
         // The greeting.
         let greetingExpectation = connection.expectation?.greeting
-        let greetings = Array(run.session.exchanges)
+        let greetings = run.session.exchanges[...]
         run.record(
             greetings, expectations: greetingExpectation.map { [$0] } ?? [], targets: greetingExpectation == nil ? [] : [0],
             position: connection.position, pendingText: "(connect)", subject: "greeting")
@@ -65,13 +66,20 @@ struct _ConnectionRun {
     var differences: [Difference] = []
     /// The message the current step queued, if any.
     var queued: QueuedMessage?
-    /// Whether tcpserver denied the connection (fixed when the session is made; read once,
-    /// since building the connection's decision costs more than a step).
+    /// Whether tcpserver denied the connection (fixed when the session is made).
     let denied: Bool
 
-    init(session: RelaySession) {
+    /// A run of a session whose ``RelaySession/start()`` was called.
+    init(startedSession session: RelaySession) {
         self.session = session
-        denied = session.connectionDecision.tcpserver.outcome == .deny
+        // Only a session without rblsmtpd or qmail-smtpd (tcpserver did not run them) greets with
+        // tcpserver's own decision, which says whether it denied the connection; reading it
+        // there costs less than building the connection's whole decision.
+        if let greeting = session.exchanges.first, greeting.stage == .tcpserver {
+            denied = greeting.decision?.outcome == .deny
+        } else {
+            denied = session.exchanges.isEmpty && session.connectionDecision.tcpserver.outcome == .deny
+        }
     }
 
     // MARK: - Steps
@@ -115,7 +123,7 @@ struct _ConnectionRun {
         case .close:
             session.clientClosed()
         }
-        let new = Array(session.exchanges[before...])
+        let new = session.exchanges[before...]
         queued = session.envelopes.count > envelopesBefore ? session.envelopes.last : nil
         record(
             new, expectations: step.expectations, targets: targets, position: step.position,
@@ -209,22 +217,23 @@ struct _ConnectionRun {
     /// Turns new exchanges into step results, checking the expectations aimed at them
     /// (`targets[i]` is the index in `exchanges` expectation `i` applies to, nil for none).
     mutating func record(
-        _ exchanges: [Exchange], expectations: [ReplyExpectation], targets: [Int?], position: FilePosition,
+        _ exchanges: ArraySlice<Exchange>, expectations: [ReplyExpectation], targets: [Int?], position: FilePosition,
         pendingText: @autoclosure () -> String, subject: String?
     ) {
-        // Expectation i applies to exchange targets[i]; the others got no reply.
-        var matched: [(target: Int, expectation: ReplyExpectation)] = []
-        var unmatched: [ReplyExpectation] = []
-        for (index, expectation) in expectations.enumerated() {
-            if index < targets.count, let target = targets[index], !matched.contains(where: { $0.target == target }) {
-                matched.append((target, expectation))
-            } else {
-                unmatched.append(expectation)
-            }
+        // Expectation i applies to exchange targets[i], unless an earlier one does; the others
+        // got no reply.
+        func target(of index: Int) -> Int? {
+            guard index < targets.count, let target = targets[index] else { return nil }
+            for earlier in 0..<index where targets[earlier] == target { return nil }
+            return target
+        }
+        func expectation(for offset: Int) -> ReplyExpectation? {
+            for index in expectations.indices where target(of: index) == offset { return expectations[index] }
+            return nil
         }
         for (offset, exchange) in exchanges.enumerated() {
             var step = stepResult(exchange, position: position)
-            if let expectation = matched.first(where: { $0.target == offset })?.expectation {
+            if let expectation = expectations.isEmpty ? nil : expectation(for: offset) {
                 step.expected = expectation.written
                 if let failure = check(expectation, exchange: exchange) {
                     step.verdict = .failed
@@ -238,7 +247,7 @@ struct _ConnectionRun {
             }
             steps.append(step)
         }
-        for expectation in unmatched {
+        for (index, expectation) in expectations.enumerated() where target(of: index) == nil {
             let pendingText = pendingText()
             // Nothing answered (the connection is closed, or the line was incomplete).
             var step = StepResult(
@@ -290,6 +299,14 @@ struct _ConnectionRun {
 
     /// Why `expectation` does not hold for `exchange` (nil: it holds).
     func check(_ expectation: ReplyExpectation, exchange: Exchange?) -> (actual: String, explanation: [String])? {
+        // The usual case first: a decision word for a reply that carries its decision.
+        if let wanted = expectation.outcome, wanted != .closed, wanted != .deny, let exchange, !exchange.reply.isEmpty,
+            let decision = exchange.decision, expectation.code == nil, expectation.reply == nil, expectation.text == nil,
+            expectation.contains == nil, expectation.reason == nil, !expectation.concernsEnvelope,
+            decision.outcome.rawValue == wanted.rawValue
+        {
+            return nil
+        }
         let lines = exchange.map { ByteText.replyLines($0.reply) } ?? []
         let decision = exchange?.decision
         let outcome: String? =

@@ -2,6 +2,14 @@
 public enum ByteText {
     /// A client line for display: the final CRLF removed, other control bytes and invalid UTF-8
     /// escaped (`\r`, `\n`, `\t`, `\0`, `\xNN`). A bare LF at the end stays visible as `\n`.
+    public static func display(line bytes: [UInt8]) -> String {
+        let end = bytes.count >= 2 && bytes[bytes.count - 2] == 13 && bytes[bytes.count - 1] == 10 ? bytes.count - 2 : bytes.count
+        let line = bytes[..<end]
+        if line.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return String(decoding: line, as: UTF8.self) }
+        return escaped(Array(line))
+    }
+
+    /// A client line for display (see ``display(line:)-([UInt8])``).
     public static func display(line bytes: some Collection<UInt8>) -> String {
         var bytes = Array(bytes)
         if bytes.count >= 2, bytes[bytes.count - 2] == 13, bytes[bytes.count - 1] == 10 { bytes.removeLast(2) }

@@ -1,3 +1,4 @@
+import RelayEngine
 import Scenarios
 
 /// JSON Lines: one record per connection, then `{"type":"summary",…}` last. Field names are a
@@ -32,116 +33,118 @@ public struct JSONLinesReportWriter: ReportWriter {
     public init() {}
 
     public mutating func write(_ result: ConnectionResult) -> String {
-        var out = ""
-        out.reserveCapacity(1024 + result.steps.count * 320)
-        out.append("{\"type\":\"connection\",\"file\":")
-        ByteText.appendJSON(result.position?.file ?? result.suite, to: &out)
-        out.append(",\"line\":")
-        out.append(result.position.map { String($0.line) } ?? "null")
-        out.append(",\"name\":")
-        ByteText.appendJSON(result.name, to: &out)
-        out.append(",\"client\":{\"ip\":")
-        ByteText.appendJSON(result.client.ip, to: &out)
-        out.append(",\"port\":")
-        out.append(String(result.client.port))
-        out.append(",\"ptr\":")
-        ByteText.appendJSON(result.client.name, to: &out)
-        out.append("},\"server\":{\"ip\":")
-        ByteText.appendJSON(result.server.ip, to: &out)
-        out.append(",\"port\":")
-        out.append(String(result.server.port))
-        out.append("},\"listener\":")
-        ByteText.appendJSON(result.listener, to: &out)
-        out.append(",\"verdict\":")
-        ByteText.appendJSON(result.verdict.rawValue, to: &out)
+        var out = _JSONBuffer(capacity: 1024 + result.steps.count * 400)
+        out.raw("{\"type\":\"connection\",\"file\":")
+        out.string(result.position?.file ?? result.suite)
+        out.raw(",\"line\":")
+        out.number(result.position?.line)
+        out.raw(",\"name\":")
+        out.string(result.name)
+        out.raw(",\"client\":{\"ip\":")
+        out.string(result.client.ip)
+        out.raw(",\"port\":")
+        out.number(result.client.port)
+        out.raw(",\"ptr\":")
+        out.string(result.client.name)
+        out.raw("},\"server\":{\"ip\":")
+        out.string(result.server.ip)
+        out.raw(",\"port\":")
+        out.number(result.server.port)
+        out.raw("},\"listener\":")
+        out.string(result.listener)
+        out.raw(",\"verdict\":")
+        out.string(result.verdict.rawValue)
         let connection = result.connection
-        out.append(",\"connection\":{\"decision\":")
-        ByteText.appendJSON(connection.decision, to: &out)
-        out.append(",\"rule\":")
-        ByteText.appendJSON(connection.rule, to: &out)
-        out.append(",\"rule_source\":")
-        ByteText.appendJSON(connection.ruleSource, to: &out)
-        out.append(",\"rblsmtpd\":")
-        ByteText.appendJSON(connection.blocklist, to: &out)
-        out.append(",\"reasons\":")
-        ByteText.appendJSON(connection.reasonTexts, to: &out)
-        out.append(",\"expected\":")
-        ByteText.appendJSON(connection.expected, to: &out)
-        out.append(",\"verdict\":")
-        ByteText.appendJSON(connection.verdict.rawValue, to: &out)
-        out.append("},\"steps\":[")
+        out.raw(",\"connection\":{\"decision\":")
+        out.string(connection.decision)
+        out.raw(",\"rule\":")
+        out.string(connection.rule)
+        out.raw(",\"rule_source\":")
+        out.string(connection.ruleSource)
+        out.raw(",\"rblsmtpd\":")
+        out.string(connection.blocklist)
+        out.raw(",\"reasons\":")
+        out.facts(connection.reasons)
+        out.raw(",\"expected\":")
+        out.string(connection.expected)
+        out.raw(",\"verdict\":")
+        out.string(connection.verdict.rawValue)
+        out.raw("},\"steps\":[")
         for (offset, step) in result.steps.enumerated() {
-            if offset > 0 { out.append(",") }
+            if offset > 0 { out.raw(",") }
             append(step, to: &out)
         }
-        out.append("],\"differences\":[")
+        out.raw("],\"differences\":[")
         for (offset, difference) in result.differences.enumerated() {
-            if offset > 0 { out.append(",") }
-            out.append("{\"line\":")
-            out.append(difference.position.map { String($0.line) } ?? "null")
-            out.append(",\"column\":")
-            out.append(difference.position.map { String($0.column) } ?? "null")
-            out.append(",\"step\":")
-            out.append(difference.step.map(String.init) ?? "null")
-            out.append(",\"subject\":")
-            ByteText.appendJSON(difference.subject, to: &out)
-            out.append(",\"expected\":")
-            ByteText.appendJSON(difference.expected, to: &out)
-            out.append(",\"actual\":")
-            ByteText.appendJSON(difference.actual, to: &out)
-            out.append(",\"explanation\":")
-            ByteText.appendJSON(difference.explanation, to: &out)
-            out.append("}")
+            if offset > 0 { out.raw(",") }
+            out.raw("{\"line\":")
+            out.number(difference.position?.line)
+            out.raw(",\"column\":")
+            out.number(difference.position?.column)
+            out.raw(",\"step\":")
+            out.number(difference.step)
+            out.raw(",\"subject\":")
+            out.string(difference.subject)
+            out.raw(",\"expected\":")
+            out.string(difference.expected)
+            out.raw(",\"actual\":")
+            out.string(difference.actual)
+            out.raw(",\"explanation\":")
+            out.strings(difference.explanation)
+            out.raw("}")
         }
-        out.append("],\"warnings\":")
-        ByteText.appendJSON(result.warnings, to: &out)
-        out.append("}\n")
-        return out
+        out.raw("],\"warnings\":")
+        out.strings(result.warnings)
+        out.raw("}\n")
+        return out.text
     }
 
-    private func append(_ step: StepResult, to out: inout String) {
-        out.append("{\"index\":")
-        out.append(String(step.index))
-        out.append(",\"line\":")
-        out.append(step.position.map { String($0.line) } ?? "null")
-        out.append(",\"kind\":")
-        ByteText.appendJSON(step.kind.rawValue, to: &out)
-        out.append(",\"client\":")
+    private func append(_ step: StepResult, to out: inout _JSONBuffer) {
+        out.raw("{\"index\":")
+        out.number(step.index)
+        out.raw(",\"line\":")
+        out.number(step.position?.line)
+        out.raw(",\"kind\":")
+        out.string(step.kind.rawValue)
+        out.raw(",\"client\":")
         switch step.kind {
         case .command:
             if ByteText.isValidUTF8(step.client) {
-                ByteText.appendJSON(String(decoding: step.client, as: UTF8.self), to: &out)
+                out.string(utf8: step.client[...])
             } else {
-                ByteText.appendJSON(ByteText.escaped(step.client), to: &out)
-                out.append(",\"client_hex\":")
-                ByteText.appendJSON(ByteText.hex(step.client), to: &out)
+                out.string(ByteText.escaped(step.client))
+                out.raw(",\"client_hex\":")
+                out.string(ByteText.hex(step.client))
             }
         default:
-            ByteText.appendJSON(step.clientText, to: &out)
+            out.string(step.clientText)
         }
-        out.append(",\"reply\":")
-        ByteText.appendJSON(step.reply, to: &out)
-        if !ByteText.isValidUTF8(step.replyBytes) {
-            out.append(",\"reply_hex\":")
-            ByteText.appendJSON(ByteText.hex(step.replyBytes), to: &out)
+        out.raw(",\"reply\":")
+        let replyIsUTF8 = ByteText.isValidUTF8(step.replyBytes)
+        if replyIsUTF8 {
+            out.replyLines(step.replyBytes)
+        } else {
+            out.strings(step.reply)
+            out.raw(",\"reply_hex\":")
+            out.string(ByteText.hex(step.replyBytes))
         }
-        out.append(step.closed ? ",\"closed\":true,\"stage\":" : ",\"closed\":false,\"stage\":")
-        ByteText.appendJSON(step.stage, to: &out)
-        out.append(",\"decision\":")
-        ByteText.appendJSON(step.decision, to: &out)
-        out.append(",\"subject\":")
-        ByteText.appendJSON(step.subject, to: &out)
-        out.append(",\"reasons\":")
-        ByteText.appendJSON(step.reasonTexts, to: &out)
-        out.append(",\"expected\":")
-        ByteText.appendJSON(step.expected, to: &out)
-        out.append(",\"verdict\":")
-        ByteText.appendJSON(step.verdict.rawValue, to: &out)
+        out.raw(step.closed ? ",\"closed\":true,\"stage\":" : ",\"closed\":false,\"stage\":")
+        out.string(step.stage)
+        out.raw(",\"decision\":")
+        out.string(step.decision)
+        out.raw(",\"subject\":")
+        out.string(step.subject)
+        out.raw(",\"reasons\":")
+        out.facts(step.reasons)
+        out.raw(",\"expected\":")
+        out.string(step.expected)
+        out.raw(",\"verdict\":")
+        out.string(step.verdict.rawValue)
         if let note = step.note {
-            out.append(",\"note\":")
-            ByteText.appendJSON(note, to: &out)
+            out.raw(",\"note\":")
+            out.string(note)
         }
-        out.append("}")
+        out.raw("}")
     }
 
     public mutating func write(_ problem: ReportProblem) -> String {
@@ -159,5 +162,122 @@ public struct JSONLinesReportWriter: ReportWriter {
         out += ",\"skipped_reasons\":" + ReplaySummary.jsonCounts(summary.skippedReasons)
         if let lookups = summary.lookups { out += ",\"lookups\":" + lookups.json }
         return out + "}\n"
+    }
+}
+
+/// JSON text built as UTF-8 bytes: strings are copied whole when nothing in them needs escaping
+/// (the usual case), and escaped byte by byte otherwise (the same escapes as
+/// ``ByteText/json(_:)-(String)``: `\"`, `\\`, `\n`, `\r`, `\t`, `\u00XX` for other control
+/// characters and DEL; everything else, UTF-8 included, as is).
+struct _JSONBuffer {
+    var bytes: [UInt8] = []
+
+    init(capacity: Int) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// JSON syntax, as is.
+    mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func number(_ value: Int?) {
+        guard let value else { return raw("null") }
+        number(value)
+    }
+
+    mutating func number(_ value: Int) {
+        if value >= 0, value < 10 {
+            bytes.append(UInt8(48 + value))
+            return
+        }
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    mutating func string(_ text: String?) {
+        guard let text else { return raw("null") }
+        string(text)
+    }
+
+    mutating func string(_ text: String) {
+        var text = text
+        text.withUTF8 { string(utf8: $0) }
+    }
+
+    /// A JSON string literal of UTF-8 text.
+    mutating func string(utf8 text: some Collection<UInt8>) {
+        bytes.append(34)
+        if !text.contains(where: _JSONBuffer.needsEscape) {
+            bytes.append(contentsOf: text)
+        } else {
+            for byte in text {
+                switch byte {
+                case 34: bytes.append(contentsOf: [92, 34])
+                case 92: bytes.append(contentsOf: [92, 92])
+                case 10: bytes.append(contentsOf: [92, 110])
+                case 13: bytes.append(contentsOf: [92, 114])
+                case 9: bytes.append(contentsOf: [92, 116])
+                case _ where byte < 0x20 || byte == 0x7F:
+                    let digits: StaticString = "0123456789abcdef"
+                    bytes.append(contentsOf: [92, 117, 48, 48])
+                    digits.withUTF8Buffer { digits in
+                        bytes.append(digits[Int(byte >> 4)])
+                        bytes.append(digits[Int(byte & 15)])
+                    }
+                default: bytes.append(byte)
+                }
+            }
+        }
+        bytes.append(34)
+    }
+
+    @inline(__always)
+    static func needsEscape(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == 34 || byte == 92 || byte == 0x7F
+    }
+
+    mutating func strings(_ texts: [String]) {
+        bytes.append(91)
+        for (index, text) in texts.enumerated() {
+            if index > 0 { bytes.append(44) }
+            string(text)
+        }
+        bytes.append(93)
+    }
+
+    /// The facts' descriptions (``Fact/description``), as a JSON array.
+    mutating func facts(_ facts: [Fact]) {
+        bytes.append(91)
+        for (index, fact) in facts.enumerated() {
+            if index > 0 { bytes.append(44) }
+            string(fact.description)
+        }
+        bytes.append(93)
+    }
+
+    /// Valid UTF-8 reply bytes split at CRLF (see ``ByteText/replyLines(_:)``), as a JSON array.
+    mutating func replyLines(_ reply: [UInt8]) {
+        bytes.append(91)
+        var start = 0
+        var index = 0
+        var first = true
+        while index + 1 < reply.count {
+            if reply[index] == 13, reply[index + 1] == 10 {
+                if !first { bytes.append(44) }
+                first = false
+                string(utf8: reply[start..<index])
+                index += 2
+                start = index
+            } else {
+                index += 1
+            }
+        }
+        if start < reply.count {
+            if !first { bytes.append(44) }
+            string(utf8: reply[start...])
+        }
+        bytes.append(93)
     }
 }
