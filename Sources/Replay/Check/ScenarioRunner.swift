@@ -20,15 +20,15 @@ public enum ScenarioRunner {
         _ connection: ScenarioConnection, configuration: RelayConfiguration, suite: String, warnings: [String]? = nil,
         lookupTiming: CDBLookupRecorder.Sampling? = nil
     ) -> ConnectionResult {
-        let spec = connection.configuration
+        let server = connection.configuration.server
         let client = ClientConnection(
             clientIP: connection.client.ip, clientPort: connection.client.port,
-            serverIP: spec.server.ip ?? ServerSpec.defaultIP, serverPort: spec.server.port ?? ServerSpec.defaultPort,
+            serverIP: server.ip ?? ServerSpec.defaultIP, serverPort: server.port ?? ServerSpec.defaultPort,
             ptrName: connection.client.ptr, ptrAddresses: connection.client.ptrAddresses,
-            identInfo: connection.client.info, serverName: spec.server.hostname)
-        var session = RelaySession(configuration: configuration, connection: client, lookupTiming: lookupTiming)
-        _ = session.start()
-        var run = _ConnectionRun(startedSession: session)
+            identInfo: connection.client.info, serverName: server.hostname)
+        var run = _ConnectionRun(session: RelaySession(configuration: configuration, connection: client, lookupTiming: lookupTiming))
+        run.start()
+        run.steps.reserveCapacity(connection.steps.count + 2)
 
         // The greeting.
         let greetingExpectation = connection.expectation?.greeting
@@ -66,12 +66,16 @@ struct _ConnectionRun {
     var differences: [Difference] = []
     /// The message the current step queued, if any.
     var queued: QueuedMessage?
-    /// Whether tcpserver denied the connection (fixed when the session is made).
-    let denied: Bool
+    /// Whether tcpserver denied the connection (known once the session started).
+    var denied = false
 
-    /// A run of a session whose ``RelaySession/start()`` was called.
-    init(startedSession session: RelaySession) {
+    init(session: RelaySession) {
         self.session = session
+    }
+
+    /// Starts the session (its greeting is the first exchange).
+    mutating func start() {
+        _ = session.start()
         // Only a session without rblsmtpd or qmail-smtpd (tcpserver did not run them) greets with
         // tcpserver's own decision, which says whether it denied the connection; reading it
         // there costs less than building the connection's whole decision.
@@ -232,20 +236,21 @@ struct _ConnectionRun {
             return nil
         }
         for (offset, exchange) in exchanges.enumerated() {
-            var step = stepResult(exchange, position: position)
+            // Built in place: a step result is large, and copying one costs more than the rest.
+            steps.append(stepResult(exchange, position: position))
             if let expectation = expectations.isEmpty ? nil : expectation(for: offset) {
-                step.expected = expectation.written
+                let last = steps.count - 1
+                steps[last].expected = expectation.written
                 if let failure = check(expectation, exchange: exchange) {
-                    step.verdict = .failed
+                    steps[last].verdict = .failed
                     differences.append(
                         Difference(
-                            position: expectation.position, step: step.index, subject: subject ?? step.clientText,
+                            position: expectation.position, step: steps[last].index, subject: subject ?? steps[last].clientText,
                             expected: expectation.written, actual: failure.actual, explanation: failure.explanation))
                 } else {
-                    step.verdict = .passed
+                    steps[last].verdict = .passed
                 }
             }
-            steps.append(step)
         }
         for (index, expectation) in expectations.enumerated() where target(of: index) == nil {
             let pendingText = pendingText()

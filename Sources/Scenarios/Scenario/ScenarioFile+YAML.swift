@@ -221,7 +221,7 @@ struct _ScenarioParser {
             steps = try compactSteps(compact, client: client, connection: node)
         }
         var connection = ScenarioConnection(
-            name: name ?? "connection \(index) from \(client.ip)", index: index, position: node.position,
+            name: name ?? "connection " + String(index) + " from " + client.ip, index: index, position: node.position,
             configuration: ConfigurationSpec(), client: client, expectation: expectation, steps: steps ?? [])
         if case .inline = configuration, overrides.isEmpty {
             connection.configurationBox = sharedConfiguration
@@ -378,6 +378,7 @@ struct _ScenarioParser {
         -> [ScenarioStep]
     {
         var steps: [ScenarioStep] = []
+        steps.reserveCapacity(4 + (keys["rcpt"]?.value.childCount ?? 0))
         let helo = try keys["helo"]?.value.string() ?? client.ptr ?? "[\(client.ip)]"
         let heloPosition = keys["helo"]?.value.position ?? node.position
         steps.append(ScenarioStep(action: .send(_ScenarioParser.line("EHLO ", helo)), position: heloPosition))

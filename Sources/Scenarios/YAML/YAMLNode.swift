@@ -18,7 +18,9 @@ public struct YAMLNode {
     public var source: YAMLSource { tree.source }
 
     @inline(__always)
-    var node: _YAMLTree.Node { tree.nodes[index] }
+    var node: _YAMLTree.Node {
+        _read { yield tree.nodes[index] }
+    }
 
     /// Where the node sits in the document, e.g. `config.control_files` or `connections[3].steps[2]`,
     /// used in messages (worked out from the parent links only when a message needs it).
@@ -51,11 +53,13 @@ public struct YAMLNode {
         return text
     }
 
+    /// How many items (a list) or entries × 2 (a mapping) the node has; 0 for a scalar.
+    var childCount: Int { Int(node.childCount) }
+
     // MARK: - Where
 
     /// The node's position (its first character).
     public var position: FilePosition {
-        let node = self.node
         return FilePosition(file: tree.source.path, line: Int(node.line), column: Int(node.column))
     }
 
@@ -75,7 +79,6 @@ public struct YAMLNode {
 
     /// What kind of node this is, in words (for "expected X, found Y" messages).
     public var kindDescription: String {
-        let node = self.node
         switch node.kind {
         case .scalar:
             if isNull { return "null" }
@@ -110,8 +113,7 @@ public struct YAMLNode {
 
     /// Whether the node is a null: an empty value, `~` or `null` (not quoted).
     public var isNull: Bool {
-        let node = self.node
-        guard node.kind == .scalar, node.style == .plain else { return false }
+        guard node.kind == .scalar, node.style == .plain, node.text.utf8.count <= 4 else { return false }
         switch node.text {
         case "", "~", "null", "Null", "NULL": return true
         default: return false
@@ -135,20 +137,17 @@ public struct YAMLNode {
 
     /// The scalar's text when the node is a scalar (quoted or not), nil otherwise.
     public var scalarText: String? {
-        let node = self.node
         return node.kind == .scalar ? node.text : nil
     }
 
     /// Whether the node is a literal (`|`) or folded (`>`) block scalar, whose text starts on the
     /// line after the indicator.
     public var isBlockScalar: Bool {
-        let node = self.node
         return node.kind == .scalar && (node.style == .literal || node.style == .folded)
     }
 
     /// Whether the scalar was written without quotes (so `null`, `yes`, `25` are keywords/numbers).
     public var isPlainScalar: Bool {
-        let node = self.node
         return node.kind == .scalar && node.style == .plain
     }
 
@@ -158,7 +157,6 @@ public struct YAMLNode {
     ///
     /// - Throws: a located error when the node is a mapping, a list or a null.
     public func string() throws(ScenarioError) -> String {
-        let node = self.node
         guard node.kind == .scalar, !isNull else {
             throw error("expected text for \(what), found \(kindDescription)")
         }
@@ -173,7 +171,6 @@ public struct YAMLNode {
 
     /// The node as a whole number, optionally within `range`.
     public func int(in range: ClosedRange<Int>? = nil) throws(ScenarioError) -> Int {
-        let node = self.node
         guard node.kind == .scalar, !isNull, let value = Int(node.text.trimmingSpaces) else {
             throw error("expected a whole number for \(what), found \(kindDescription)")
         }
@@ -185,7 +182,6 @@ public struct YAMLNode {
 
     /// The node as a flag: `true`/`false` (also `yes`/`no`, `on`/`off`), unquoted.
     public func bool() throws(ScenarioError) -> Bool {
-        let node = self.node
         if node.kind == .scalar, node.style == .plain {
             switch node.text.lowercased() {
             case "true", "yes", "on": return true
@@ -209,7 +205,6 @@ public struct YAMLNode {
     ///
     /// - Throws: a located error when the node is not a list.
     public func sequence() throws(ScenarioError) -> [YAMLNode] {
-        let node = self.node
         guard node.kind == .sequence else {
             throw error("expected a list for \(what), found \(kindDescription)")
         }
@@ -247,7 +242,6 @@ public struct YAMLNode {
 
     /// The entries of a mapping, checking every key against a prepared ``KeySet``.
     public func mapping(allowedKeys: KeySet?) throws(ScenarioError) -> [YAMLEntry] {
-        let node = self.node
         guard node.kind == .mapping else {
             throw error("expected a mapping for \(what), found \(kindDescription)")
         }

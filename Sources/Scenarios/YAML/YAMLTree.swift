@@ -36,8 +36,9 @@ final class _YAMLTree {
     }
 
     let source: YAMLSource
-    var nodes: [Node] = []
-    var children: [Int32] = []
+    // Read very often, written only while the tree is built: no dynamic exclusivity checks.
+    @exclusivity(unchecked) var nodes: [Node] = []
+    @exclusivity(unchecked) var children: [Int32] = []
 
     init(source: YAMLSource) {
         self.source = source
