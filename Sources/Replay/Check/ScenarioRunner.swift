@@ -37,8 +37,8 @@ public enum ScenarioRunner {
             greetings, expectations: greetingExpectation.map { [$0] } ?? [], targets: greetingExpectation == nil ? [] : [0],
             position: connection.position, pendingText: "(connect)", subject: "greeting")
 
-        for step in connection.steps {
-            run.take(step)
+        for index in connection.steps.indices {
+            run.take(connection.steps[index])
         }
         if !run.session.isClosed { run.session.clientClosed() }
 
