@@ -235,13 +235,14 @@ struct _ConnectionRun {
             for index in expectations.indices where target(of: index) == offset { return expectations[index] }
             return nil
         }
-        for (offset, exchange) in exchanges.enumerated() {
-            // Built in place: a step result is large, and copying one costs more than the rest.
-            steps.append(stepResult(exchange, position: position))
+        for offset in 0..<exchanges.count {
+            // Built in place, and the exchange read where it is: both are large structs, and
+            // copying them costs more than the rest.
+            steps.append(stepResult(exchanges[exchanges.startIndex + offset], position: position))
             if let expectation = expectations.isEmpty ? nil : expectation(for: offset) {
                 let last = steps.count - 1
                 steps[last].expected = expectation.written
-                if let failure = check(expectation, exchange: exchange) {
+                if let failure = check(expectation, exchange: exchanges[exchanges.startIndex + offset]) {
                     steps[last].verdict = .failed
                     differences.append(
                         Difference(

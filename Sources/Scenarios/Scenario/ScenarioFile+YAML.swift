@@ -86,9 +86,16 @@ struct _ScenarioParser {
     var warnings: [ScenarioError] = []
     var configuration: _FileConfiguration = .inline(ConfigurationSpec()) {
         didSet {
-            if case .inline(let spec) = configuration { sharedConfiguration = _ConfigurationBox(spec) }
+            if case .inline(let spec) = configuration {
+                sharedConfiguration = _ConfigurationBox(spec)
+                isInline = true
+            } else {
+                isInline = false
+            }
         }
     }
+    /// Whether ``configuration`` is `.inline` (asked once per connection; cheaper than a match).
+    var isInline = true
     /// The file's own configuration, shared by the connections that do not override it.
     var sharedConfiguration = _ConfigurationBox(ConfigurationSpec())
 
@@ -169,6 +176,7 @@ struct _ScenarioParser {
     mutating func parseConnection(_ node: YAMLNode, index: Int) throws(ScenarioError) -> ScenarioConnection {
         let entries = try node.mapping(allowedKeys: ScenarioFile.connectionKeySet)
         var overrides = ConfigurationSpec()
+        var hasOverrides = false
         var name: String? = nil
         var client: ClientSpec? = nil
         var clientNode: YAMLNode? = nil
@@ -194,6 +202,7 @@ struct _ScenarioParser {
             case "from", "rcpt", "helo", "authenticate":
                 compact[entry.key] = entry
             default:
+                hasOverrides = true
                 try overrides.apply(entry)
             }
         }
@@ -223,7 +232,7 @@ struct _ScenarioParser {
         var connection = ScenarioConnection(
             name: name ?? "connection " + String(index) + " from " + client.ip, index: index, position: node.position,
             configuration: ConfigurationSpec(), client: client, expectation: expectation, steps: steps ?? [])
-        if case .inline = configuration, overrides.isEmpty {
+        if isInline, !hasOverrides || overrides.isEmpty {
             connection.configurationBox = sharedConfiguration
         } else {
             let (spec, listener) = try configuration(for: overrides, connection: node)
