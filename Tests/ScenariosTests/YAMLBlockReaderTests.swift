@@ -137,10 +137,29 @@ struct YAMLBlockReaderTests {
     }
 
     @Test func theSubsetIsTakenAndTheRestLeftToYams() {
-        for text in ["a: b\n", "- a: b\n  c: [d]\n"].prefix(1) { #expect(Self.expectAgreement(text)) }
-        for text in ["a: [b]\n", "a: |\n  b\n", "a: b\na: c\n", "a: b\n  c\n", "a:\tb\n", "a: &x b\n", "a: \"\\n\"\n"] {
+        let subset = [
+            "a: b\n", "a: x, y\n", "a: b#c\n", "a: b #c\n", "a: 'it''s'\nb: \"x # y\"\n", "- a: b\n  c: d\n- e\n",
+            "a:\n- x\n- y\nb: z\n", "a:\n  - x\nb:\n", "-\n- b\n", "\"k\": v\n'k2': w\n", "# c\n\na: b   # c\n",
+            "a: http://x:y/z\n", "a: ~\nb: 25\n", "  a: b\n  c: d\n", "x:\n  -\n  - a:\n",
+        ]
+        for text in subset { #expect(Self.expectAgreement(text), "left \(text.debugDescription) to Yams") }
+        let others = [
+            "a: [b]\n", "a: {b: c}\n", "a: |\n  b\n", "a: >\n  b\n", "a: b\na: c\n", "a: b\n  c\n", "a:\tb\n", "a: &x b\n",
+            "a: *x\n", "a: !t b\n", "a: \"\\n\"\n", "a: b\r\n", "a: é\n", "---\na: b\n", "a: 'x\n  y'\n", "? a\n: b\n", "",
+            "a: b: c\n", "- - a\n", "a: -1\n",
+        ]
+        for text in others {
             #expect(_YAMLBlockReader.read(YAMLSource(text: text, path: "t.yaml")) == nil, "took \(text.debugDescription)")
         }
+    }
+
+    @Test func deepNestingIsLeftToYams() {
+        var text = ""
+        for depth in 0..<250 { text += String(repeating: " ", count: depth) + "k\(depth):\n" }
+        #expect(_YAMLBlockReader.read(YAMLSource(text: text, path: "t.yaml")) == nil)
+        text = ""
+        for depth in 0..<150 { text += String(repeating: " ", count: depth) + "k\(depth):\n" }
+        #expect(Self.expectAgreement(text))
     }
 
     /// Random texts built from lines scenario files use and lines they should not, mutated:

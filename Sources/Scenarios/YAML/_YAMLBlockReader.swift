@@ -19,8 +19,8 @@
 /// - empty values (nulls), comments and blank lines.
 ///
 /// Everything else — flow collections, anchors, aliases, tags, block scalars, multi-line
-/// scalars, document markers and directives, and anything that is an error —
-/// goes to Yams.
+/// scalars, document markers and directives, nesting deeper than 200, and anything that is an
+/// error — goes to Yams.
 enum _YAMLBlockReader {
     static func read(_ source: YAMLSource) -> _YAMLTree? {
         var text = source.text
@@ -58,6 +58,9 @@ private struct _Reader {
     var keyStack: [String] = []
     /// Children of the collections being read (copied into the tree when one is complete).
     var childStack: [Int32] = []
+    /// How many collections are open; deeper documents are Yams's (the reader recurses).
+    var depth = 0
+    static let maxDepth = 200
 
     init(bytes: UnsafeBufferPointer<UInt8>, tree: _YAMLTree) {
         self.bytes = bytes
@@ -130,6 +133,9 @@ private struct _Reader {
 
     /// A block mapping whose keys are at `column` (0-based), starting at `content`.
     mutating func mapping(parent: Int, slot: Int, column: Int) -> Int? {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else { return nil }
         let index = tree.add(.mapping, line: lineNumber, column: column + 1, parent: parent, slot: slot)
         let keyBase = keyStack.count
         let childBase = childStack.count
@@ -186,6 +192,9 @@ private struct _Reader {
 
     /// A block sequence whose dashes are at `column` (0-based), starting at the current line.
     mutating func sequence(parent: Int, slot: Int, column: Int) -> Int? {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else { return nil }
         let index = tree.add(.sequence, line: lineNumber, column: column + 1, parent: parent, slot: slot)
         let childBase = childStack.count
         var offset = 0
