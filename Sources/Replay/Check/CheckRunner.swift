@@ -170,13 +170,15 @@ public struct CheckRunner: Sendable {
             }
             return
         }
-        for (ordinal, (connection, box)) in zip(scenario.connections, configurations).enumerated() {
+        // By index: a connection is a large struct, and the loop would copy each one.
+        for ordinal in scenario.connections.indices {
+            let box = configurations[ordinal]
             let timing = lookupSampleEvery > 0 ? CDBLookupRecorder.Sampling(every: lookupSampleEvery, phase: ordinal) : nil
             emit(
                 .result(
                     ScenarioRunner.run(
-                        connection, configuration: box.configuration, suite: scenario.path, warnings: box.warnings,
-                        lookupTiming: timing)))
+                        scenario.connections[ordinal], configuration: box.configuration, suite: scenario.path,
+                        warnings: box.warnings, lookupTiming: timing)))
         }
     }
 }
