@@ -225,15 +225,25 @@ struct _ConnectionRun {
         pendingText: @autoclosure () -> String, subject: String?
     ) {
         // Expectation i applies to exchange targets[i], unless an earlier one does; the others
-        // got no reply.
-        func target(of index: Int) -> Int? {
-            guard index < targets.count, let target = targets[index] else { return nil }
-            for earlier in 0..<index where targets[earlier] == target { return nil }
-            return target
+        // got no reply. (One expectation, the usual case, needs no table.)
+        var singleTarget: Int? = nil
+        var byExchange: [Int: Int] = [:]
+        var unmatched: [Int] = []
+        if expectations.count == 1 {
+            singleTarget = targets.first ?? nil
+            if singleTarget == nil { unmatched = [0] }
+        } else {
+            for index in expectations.indices {
+                if index < targets.count, let target = targets[index], byExchange[target] == nil {
+                    byExchange[target] = index
+                } else {
+                    unmatched.append(index)
+                }
+            }
         }
         func expectation(for offset: Int) -> ReplyExpectation? {
-            for index in expectations.indices where target(of: index) == offset { return expectations[index] }
-            return nil
+            if expectations.count == 1 { return singleTarget == offset ? expectations[0] : nil }
+            return byExchange[offset].map { expectations[$0] }
         }
         for offset in 0..<exchanges.count {
             // Built in place, and the exchange read where it is: both are large structs, and
@@ -253,7 +263,8 @@ struct _ConnectionRun {
                 }
             }
         }
-        for (index, expectation) in expectations.enumerated() where target(of: index) == nil {
+        for index in unmatched {
+            let expectation = expectations[index]
             let pendingText = pendingText()
             // Nothing answered (the connection is closed, or the line was incomplete).
             var step = StepResult(
