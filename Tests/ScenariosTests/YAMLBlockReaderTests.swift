@@ -193,6 +193,87 @@ struct YAMLBlockReaderTests {
         #expect(taken > 100, "the block reader took only \(taken) of 3000 random texts")
     }
 
+    /// Random well-formed block documents (nested mappings and lists at random indentations,
+    /// compact `- key:` items, indentless lists, empty values, comments, blank lines, scalars
+    /// with the characters that matter): most are in the subset, and each must read as Yams
+    /// reads it.
+    @Test func randomBlockDocumentsReadAsYamsReadsThem() {
+        var generator = SplitMix64(seed: 29)
+        func pick<T>(_ items: [T]) -> T { items[Int(generator.next() % UInt64(items.count))] }
+        let scalars = [
+            "a", "user@example.net", "198.51.100.7", "tcp.smtp:7", "x, y", "a#b", "it's", "~", "null", "25", "yes",
+            "'q'", "'it''s'", "\"d q\"", "\"a # b\"", "''", "\"\"", "a  b", "http://x/y", "<a@b>", "5.7.1 x", "%x", "a:b",
+        ]
+        let keys = ["k", "client", "rcpt", "user@example.net", "a b", "'q k'", "\"d k\"", "x-y", "a:b", "k2", "k3"]
+        func comment() -> String { generator.next() % 6 == 0 ? "  # " + pick(scalars) : "" }
+        func filler(_ indent: Int) -> String {
+            switch generator.next() % 8 {
+            case 0: return "\n"
+            case 1: return String(repeating: " ", count: Int(generator.next() % 6)) + "# note\n"
+            default: return ""
+            }
+        }
+        /// A block node at `indent`, written after a `key:` or `-` line (or at the top).
+        func block(_ indent: Int, depth: Int) -> String {
+            var out = ""
+            if generator.next() % 2 == 0 || depth > 4 {
+                // A mapping.
+                var used = Set<String>()
+                for _ in 0..<Int(generator.next() % 3 + 1) {
+                    var key = pick(keys)
+                    if used.contains(key) { key += String(used.count) }
+                    used.insert(key)
+                    out += filler(indent) + String(repeating: " ", count: indent) + key + ":"
+                    out += value(indent, depth: depth, indentlessAllowed: true)
+                }
+            } else {
+                for _ in 0..<Int(generator.next() % 3 + 1) {
+                    out += filler(indent) + String(repeating: " ", count: indent) + "-"
+                    if depth < 4, generator.next() % 3 == 0 {
+                        // `- key: value` and more keys under it.
+                        let inner = indent + 1 + Int(generator.next() % 3) + 1
+                        out += String(repeating: " ", count: inner - indent - 1)
+                        var first = true
+                        var used = Set<String>()
+                        for _ in 0..<Int(generator.next() % 2 + 1) {
+                            var key = pick(keys)
+                            if used.contains(key) { key += String(used.count) }
+                            used.insert(key)
+                            out += (first ? "" : String(repeating: " ", count: inner)) + key + ":"
+                            out += value(inner, depth: depth + 1, indentlessAllowed: true)
+                            first = false
+                        }
+                    } else {
+                        out += value(indent, depth: depth, indentlessAllowed: false)
+                    }
+                }
+            }
+            return out
+        }
+        /// What follows `key:` or `-` (at `indent`): a scalar, nothing, or a nested block.
+        func value(_ indent: Int, depth: Int, indentlessAllowed: Bool) -> String {
+            switch generator.next() % 5 {
+            case 0, 1: return " " + pick(scalars) + comment() + "\n"
+            case 2: return comment() + "\n"
+            default:
+                if depth >= 5 { return " " + pick(scalars) + "\n" }
+                if indentlessAllowed, generator.next() % 3 == 0 {
+                    var out = comment() + "\n"
+                    for _ in 0..<Int(generator.next() % 3 + 1) {
+                        out += String(repeating: " ", count: indent) + "-" + value(indent, depth: depth + 1, indentlessAllowed: false)
+                    }
+                    return out
+                }
+                return comment() + "\n" + block(indent + 1 + Int(generator.next() % 3), depth: depth + 1)
+            }
+        }
+        var taken = 0
+        for _ in 0..<2000 {
+            if Self.expectAgreement(block(0, depth: 0)) { taken += 1 }
+        }
+        #expect(taken > 1000, "the block reader took only \(taken) of 2000 block documents")
+    }
+
     /// Every bundled file with one byte changed (deleted, or replaced by one of the characters
     /// that matter to YAML): whatever the reader takes must match Yams.
     @Test func mutatedBundledFilesReadAsYamsReadsThem() throws {
