@@ -1,5 +1,5 @@
 import Foundation
-@testable import Replay
+@_spi(Testing) import Replay
 import Scenarios
 import TestSupport
 import Testing
@@ -228,17 +228,12 @@ struct JSONBufferTests {
         for _ in 0..<2000 {
             var text = ""
             for _ in 0..<Int(generator.next() % 6) { text += pieces[Int(generator.next() % UInt64(pieces.count))] }
-            var buffer = _JSONBuffer(capacity: 0)
-            buffer.string(text)
-            #expect(buffer.text == ByteText.json(text))
-            var lines = _JSONBuffer(capacity: 0)
+            #expect(JSONLinesReportWriter._bufferedJSON(text) == ByteText.json(text))
             let reply = Array(text.utf8)
-            lines.replyLines(reply)
-            #expect(lines.text == ByteText.json(ByteText.replyLines(reply)))
+            #expect(JSONLinesReportWriter._bufferedJSONReplyLines(reply) == ByteText.json(ByteText.replyLines(reply)))
         }
-        var numbers = _JSONBuffer(capacity: 0)
-        for value in [0, 7, 9, 10, 25, 65535, -1] { numbers.number(value) }
-        numbers.number(nil)
-        #expect(numbers.text == "0" + "7" + "9" + "10" + "25" + "65535" + "-1" + "null")
+        #expect(
+            JSONLinesReportWriter._bufferedJSONNumbers([0, 7, 9, 10, 25, 65535, -1, nil])
+                == "0" + "7" + "9" + "10" + "25" + "65535" + "-1" + "null")
     }
 }

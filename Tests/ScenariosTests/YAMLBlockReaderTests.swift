@@ -1,5 +1,5 @@
 import Foundation
-@testable import Scenarios
+@_spi(Testing) import Scenarios
 import TestSupport
 import Testing
 
@@ -11,10 +11,10 @@ struct YAMLBlockReaderTests {
     /// Yams; Yams's is its error message when it fails.
     static func bothTrees(_ text: String) -> (fast: String?, yams: String) {
         let source = YAMLSource(text: text, path: "t.yaml")
-        let fast = _YAMLBlockReader.read(source)?.dump()
+        let fast = source._blockReaderDump()
         let yams: String
         do {
-            yams = try source.yamsTree().dump()
+            yams = try source._yamsDump()
         } catch {
             yams = "error: \(error.summary)"
         }
@@ -149,14 +149,14 @@ struct YAMLBlockReaderTests {
             "a: b: c\n", "- - a\n", "a: -1\n",
         ]
         for text in others {
-            #expect(_YAMLBlockReader.read(YAMLSource(text: text, path: "t.yaml")) == nil, "took \(text.debugDescription)")
+            #expect(YAMLSource(text: text, path: "t.yaml")._blockReaderDump() == nil, "took \(text.debugDescription)")
         }
     }
 
     @Test func deepNestingIsLeftToYams() {
         var text = ""
         for depth in 0..<250 { text += String(repeating: " ", count: depth) + "k\(depth):\n" }
-        #expect(_YAMLBlockReader.read(YAMLSource(text: text, path: "t.yaml")) == nil)
+        #expect(YAMLSource(text: text, path: "t.yaml")._blockReaderDump() == nil)
         text = ""
         for depth in 0..<150 { text += String(repeating: " ", count: depth) + "k\(depth):\n" }
         #expect(Self.expectAgreement(text))

@@ -116,3 +116,28 @@ struct _JSONBuffer {
         bytes.append(93)
     }
 }
+
+// MARK: - Tests
+
+extension JSONLinesReportWriter {
+    /// A string as the writer's byte buffer writes it (quotes included). For tests.
+    @_spi(Testing) public static func _bufferedJSON(_ text: String) -> String {
+        var buffer = _JSONBuffer(capacity: 0)
+        buffer.string(text)
+        return buffer.text
+    }
+
+    /// Reply bytes as the writer's byte buffer writes their lines (a JSON array). For tests.
+    @_spi(Testing) public static func _bufferedJSONReplyLines(_ reply: [UInt8]) -> String {
+        var buffer = _JSONBuffer(capacity: 0)
+        buffer.replyLines(reply)
+        return buffer.text
+    }
+
+    /// Numbers (or null) as the writer's byte buffer writes them, one after another. For tests.
+    @_spi(Testing) public static func _bufferedJSONNumbers(_ values: [Int?]) -> String {
+        var buffer = _JSONBuffer(capacity: 0)
+        for value in values { buffer.number(value) }
+        return buffer.text
+    }
+}

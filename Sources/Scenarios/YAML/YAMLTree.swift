@@ -143,3 +143,18 @@ extension _YAMLTree.Style {
         }
     }
 }
+
+// MARK: - Differential tests
+
+extension YAMLSource {
+    /// The tree the hand-written block reader builds, as text (kinds, styles, texts, lines and
+    /// columns), or nil when the reader leaves the text to Yams. For differential tests.
+    @_spi(Testing) public func _blockReaderDump() -> String? {
+        _YAMLBlockReader.read(self)?.dump()
+    }
+
+    /// The tree Yams composes, in the same form as ``_blockReaderDump()``. For differential tests.
+    @_spi(Testing) public func _yamsDump() throws(ScenarioError) -> String {
+        try yamsTree().dump()
+    }
+}
