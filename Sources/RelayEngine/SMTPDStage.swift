@@ -746,14 +746,21 @@ struct SMTPDStage {
     {
         var index = 0
         while index < bytes.count {
-            if !inHeader, blastState == 0 {
-                // Fast path inside a body line: everything up to the next CR or LF is copied as is.
-                var end = index
-                while end < bytes.count, bytes[end] != Bytes.cr, bytes[end] != Bytes.lf { end += 1 }
+            if blastState == 0, !inHeader || headerPosition >= 9 {
+                // Inside a line, past what the header checks look at: up to the next LF (memchr)
+                // the state machine copies every byte as is, except that a CR right before the LF
+                // is held back (state 4: CRLF becomes LF), and only a LF changes the header state.
+                let end = _ByteScan.firstIndex(of: Bytes.lf, in: UnsafeBufferPointer(rebasing: bytes[index...]))
+                    .map { index + $0 } ?? bytes.count
                 if end > index {
-                    let kept = min(end, index + max(0, maxBody - body.count))
+                    var copyEnd = end
+                    if bytes[end - 1] == Bytes.cr {
+                        copyEnd -= 1
+                        blastState = 4
+                    }
+                    let kept = min(copyEnd, index + max(0, maxBody - body.count))
                     if kept > index { body.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[index..<kept])) }
-                    bodyCount += end - index
+                    bodyCount += copyEnd - index
                     index = end
                     continue
                 }
