@@ -71,7 +71,7 @@ struct SMTPDStage {
     var fakeHelo: Bool
     var seenAuth = false
     var authUser: [UInt8] = []
-    var protocolName: StaticString = "SMTP"
+    var protocolName = "SMTP"
     var authAttempts = 0
     /// The patch's `AUTH=` user buffer.
     var mailAuthUser: [UInt8] = []
@@ -81,7 +81,7 @@ struct SMTPDStage {
     // DATA state
     var queueCount = 0
     var currentQP = 0
-    var receivedLine: [UInt8] = []
+    var receivedLine: ReceivedLineParts? = nil
     /// The message as received, at most `maxBody` bytes of it; `bodyCount` counts every byte.
     var body: [UInt8] = []
     var bodyCount = 0
@@ -686,7 +686,7 @@ struct SMTPDStage {
         }
         currentQP = configuration.processIDs.firstQueue + queueCount * configuration.processIDs.queueStep
         queueCount += 1
-        receivedLine = makeReceivedLine(now: now)
+        receivedLine = receivedLineParts(now: now)
         body.removeAll(keepingCapacity: true)
         bodyCount = 0
         blastState = 1
@@ -700,43 +700,12 @@ struct SMTPDStage {
         return StepResult(reply: Replies.r354GoAhead)
     }
 
-    func makeReceivedLine(now: Int64) -> [UInt8] {
-        var line: [UInt8] = []
-        Bytes.append("Received: from ", to: &line)
-        SMTPDStage.safeAppend(Array(remoteHost.utf8), to: &line)
-        if fakeHelo {
-            Bytes.append(" (HELO ", to: &line)
-            SMTPDStage.safeAppend(heloHost, to: &line)
-            Bytes.append(")", to: &line)
-        }
-        Bytes.append(" (", to: &line)
-        if let remoteInfo {
-            SMTPDStage.safeAppend(remoteInfo, to: &line)
-            Bytes.append("@", to: &line)
-        }
-        SMTPDStage.safeAppend(Array(remoteIP.utf8), to: &line)
-        Bytes.append(")\n  by ", to: &line)
-        SMTPDStage.safeAppend(Array(local.utf8), to: &line)
-        Bytes.append(" with ", to: &line)
-        protocolName.withUTF8Buffer { line.append(contentsOf: $0) }
-        Bytes.append("; ", to: &line)
-        line.append(contentsOf: Date822.format(now))
-        return line
-    }
-
-    /// received.c's safeput: bytes outside `[A-Za-z0-9.@%+/=:-]` become `?` (stops at NUL).
-    static func safeAppend(_ bytes: [UInt8], to line: inout [UInt8]) {
-        for byte in bytes {
-            if byte == 0 { break }
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "@"), UInt8(ascii: "%"),
-                UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "-"):
-                line.append(byte)
-            default:
-                line.append(UInt8(ascii: "?"))
-            }
-        }
+    /// What the `Received:` line is made of, as qmail-smtpd has it when DATA is accepted; the
+    /// line itself is built only when someone reads it (``QueuedMessage/receivedLine``).
+    func receivedLineParts(now: Int64) -> ReceivedLineParts {
+        ReceivedLineParts(
+            remoteHost: remoteHost, helo: fakeHelo ? heloHost : nil, remoteInfo: remoteInfo, remoteIP: remoteIP,
+            local: local, protocolName: protocolName, time: now)
     }
 
     /// Feeds message bytes (blast). Returns how many were consumed and, when the message ended
@@ -876,7 +845,7 @@ struct SMTPDStage {
             Bytes.appendDecimal(currentQP, to: &reply)
             reply.append(contentsOf: Bytes.crlf)
             let message = QueuedMessage(
-                sender: mailFrom, recipients: recipients, receivedLine: receivedLine, body: body, bodyBytes: bodyCount,
+                sender: mailFrom, recipients: recipients, receivedParts: receivedLine!, body: body, bodyBytes: bodyCount,
                 qp: currentQP,
                 acceptedAt: now)
             var result = StepResult(reply: reply)

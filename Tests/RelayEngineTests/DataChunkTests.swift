@@ -201,3 +201,24 @@ import Testing
         #expect(queued.bodyBytes == 20)  // "0123456789abcdef\n.x\n"
     }
 }
+
+/// The Received line is built when it is read: a queued message that holds its parts equals one
+/// that holds the built line.
+@Suite struct ReceivedLineTests {
+    @Test func builtOnReadingAndEqualToTheBytes() {
+        let environment = Harness.environment(["TCPREMOTEHOST": "client.example", "TCPREMOTEINFO": "id ent"])
+        let run = Harness.run(
+            Harness.configuration(), environment: environment,
+            "HELO other.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@example.com>\r\nDATA\r\nx\r\n.\r\n")
+        let queued = try! #require(run.session.envelopes.first)
+        let line = "Received: from client.example (HELO other.example) (id?ent@192.0.2.9)\n  by mx.example.net with SMTP; 24 Nov 2026 23:04:53 -0000\n"
+        #expect(queued.receivedLine == Array(line.utf8))
+        var copy = QueuedMessage(
+            sender: queued.sender, recipients: queued.recipients, receivedLine: Array(line.utf8), body: queued.body,
+            bodyBytes: queued.bodyBytes, qp: queued.qp, acceptedAt: queued.acceptedAt)
+        #expect(copy == queued)
+        #expect(copy.hashValue == queued.hashValue)
+        copy.receivedLine.removeLast()
+        #expect(copy != queued)
+    }
+}
