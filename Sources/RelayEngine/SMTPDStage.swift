@@ -713,6 +713,8 @@ struct SMTPDStage {
     mutating func feedBody(_ bytes: UnsafeBufferPointer<UInt8>, configuration: RelayConfiguration, now: Int64)
         -> (consumed: Int, result: StepResult?)
     {
+        // A message usually comes whole: room for this chunk at once instead of growing line by line.
+        if body.isEmpty { body.reserveCapacity(min(maxBody, bytes.count)) }
         var index = 0
         while index < bytes.count {
             if blastState == 0, !inHeader || headerPosition >= 9 {

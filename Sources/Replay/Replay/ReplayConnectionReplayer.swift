@@ -137,10 +137,7 @@ struct _DialogueRun {
         self.dialogue = dialogue
         self.options = options
         var configuration = target.configuration
-        if dialogue.startTime >= 1 { configuration.clock = Int64(dialogue.startTime) }
-        if configuration.auth != nil {
-            configuration.auth?.credentials = .recorded(_DialogueRun.authOutcomes(dialogue))
-        }
+        let clock = dialogue.startTime >= 1 ? Int64(dialogue.startTime) : configuration.clock
         let connection = ClientConnection(
             clientIP: dialogue.client.ip, clientPort: dialogue.client.port, serverIP: dialogue.server.ip,
             serverPort: dialogue.server.port, ptrName: clientName, serverName: target.serverName)
@@ -149,15 +146,29 @@ struct _DialogueRun {
             ? CDBLookupRecorder.Sampling(every: options.lookupSampleEvery, phase: dialogue.index) : nil
         var cacheLookups = CDBLookupRecorder(sampling: timing)
         var reused = false
-        if let cache, !options.keepAllSteps,
-            let environment = cache.environment(
-                for: connection, configuration: configuration, server: dialogue.server, recording: &cacheLookups,
-                reused: &reused)
+        if let cache, !options.keepAllSteps, configuration.auth == nil,
+            let session = cache.session(
+                for: connection, configuration: configuration, server: dialogue.server, clock: clock,
+                lookupTiming: timing, recording: &cacheLookups, reused: &reused)
         {
-            session = RelaySession(configuration: configuration, childEnvironment: environment, lookupTiming: timing)
+            // The common case: a session set up once for the client, renewed (no configuration copy).
+            self.session = session
             fast = true
         } else {
-            session = RelaySession(configuration: configuration, connection: connection, lookupTiming: timing)
+            if clock != configuration.clock { configuration.clock = clock }
+            if configuration.auth != nil {
+                configuration.auth?.credentials = .recorded(_DialogueRun.authOutcomes(dialogue))
+            }
+            if let cache, !options.keepAllSteps,
+                let environment = cache.environment(
+                    for: connection, configuration: configuration, server: dialogue.server, recording: &cacheLookups,
+                    reused: &reused)
+            {
+                session = RelaySession(configuration: configuration, childEnvironment: environment, lookupTiming: timing)
+                fast = true
+            } else {
+                session = RelaySession(configuration: configuration, connection: connection, lookupTiming: timing)
+            }
         }
         self.cacheLookups = cacheLookups
         reusedDecision = reused
