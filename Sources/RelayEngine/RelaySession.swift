@@ -51,6 +51,16 @@ public struct RelaySession: Sendable {
         return decision
     }
 
+    /// Whether tcpserver dropped the connection (``connectionDecision``'s tcpserver outcome is
+    /// `deny`), without putting tcpserver's facts into words.
+    public var deniedByTCPServer: Bool {
+        switch origin {
+        case .impossible: true
+        case .given: false
+        case .tcpserver(let outcome, _): !outcome.allowed
+        }
+    }
+
     /// Where the programs' environment came from.
     enum Origin {
         /// tcpserver's answer for the connection, and tcpserver's own (inherited) environment.

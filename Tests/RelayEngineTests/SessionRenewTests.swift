@@ -1,4 +1,5 @@
 import RelayEngine
+import TCPRules
 import Testing
 
 /// ``RelaySession/renewed(clientPort:clock:lookupTiming:)``: a session set up once and renewed
@@ -42,5 +43,21 @@ import Testing
         #expect(again.receive(Self.dialogue) == original.receive(Self.dialogue))
         #expect(again.exchanges == original.exchanges)
         #expect(again.connectionDecision == original.connectionDecision)
+    }
+
+    /// `deniedByTCPServer` answers what the connection decision says, without building it.
+    @Test(arguments: ["203.0.113.5", "10.1.2.3", "198.51.100.7", "192.0.2.9", "not-an-address"])
+    func deniedByTCPServerAgreesWithTheDecision(client: String) throws {
+        var config = Harness.configuration()
+        config.rules = try RulesDatabase(source: ChainTests.rulesText, path: "tcp.smtp")
+        config.rblsmtpd = RBLSMTPDOptions()
+        let connection = ClientConnection(clientIP: client, clientPort: 40001, serverIP: "192.0.2.25", serverPort: 25)
+        let session = RelaySession(configuration: config, connection: connection)
+        #expect(session.deniedByTCPServer == (session.connectionDecision.tcpserver.outcome == .deny))
+        #expect(session.deniedByTCPServer == (client == "203.0.113.5" || client == "not-an-address"))
+        var missing = config
+        missing.rules = RulesDatabase.missing(path: "/nonexistent/rules.cdb")
+        #expect(RelaySession(configuration: missing, connection: connection).deniedByTCPServer)
+        #expect(!RelaySession(configuration: config, childEnvironment: Harness.environment()).deniedByTCPServer)
     }
 }

@@ -194,7 +194,7 @@ struct _DialogueRun {
         dialogue.greeting == nil && dialogue.end == .serverClosedSilently
     }
 
-    var simulatedDenied: Bool { session.connectionDecision.tcpserver.outcome == .deny }
+    var simulatedDenied: Bool { session.deniedByTCPServer }
 
     /// Why nothing of this connection could be compared.
     var unobservableReason: String {
