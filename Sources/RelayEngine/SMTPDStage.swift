@@ -717,6 +717,11 @@ struct SMTPDStage {
         if body.isEmpty { body.reserveCapacity(min(maxBody, bytes.count)) }
         var index = 0
         while index < bytes.count {
+            if blastState == 1, !inHeader, bytes[index] != UInt8(ascii: "."), bytes[index] != Bytes.cr,
+                bytes[index] != Bytes.lf
+            {
+                blastState = 0  // a body line that starts with an ordinary byte: copied as is
+            }
             if blastState == 0, !inHeader || headerPosition >= 9 {
                 // Inside a line, past what the header checks look at: up to the next LF (memchr)
                 // the state machine copies every byte as is, except that a CR right before the LF
@@ -838,7 +843,12 @@ struct SMTPDStage {
         case .exitCode(let code): exitCode = code
         case .crash: crashed = true
         }
-        let recipientsText = recipients.map { Bytes.text($0) }.joined(separator: ", ")
+        var joined: [UInt8] = []
+        for (index, recipient) in recipients.enumerated() {
+            if index > 0 { Bytes.append(", ", to: &joined) }
+            joined.append(contentsOf: recipient)
+        }
+        let recipientsText = Bytes.text(joined)
         if !tooManyHops, !tooLarge, !crashed, exitCode == 0 {
             var reply: [UInt8] = []
             Bytes.append("250 ok ", to: &reply)

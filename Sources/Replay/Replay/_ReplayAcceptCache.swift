@@ -26,7 +26,13 @@ final class _ReplayAcceptCache {
         var port: String
         /// A session set up with `environment` and not started, renewed for each connection
         /// (nil until asked for, and for configurations that differ per connection).
-        var prototype: RelaySession?
+        var prototype: Prototype?
+    }
+
+    /// Boxed, so that looking an entry up does not copy the whole session.
+    final class Prototype {
+        let session: RelaySession
+        init(_ session: RelaySession) { self.session = session }
     }
 
     private var entries: [Key: Entry] = [:]
@@ -67,14 +73,14 @@ final class _ReplayAcceptCache {
         guard let (key, entry) = entry(for: connection, configuration: configuration, server: server, recording: &recorder, reused: &reused),
             let environment = entry.environment
         else { return nil }
-        let prototype: RelaySession
+        let prototype: Prototype
         if let existing = entry.prototype {
             prototype = existing
         } else {
-            prototype = RelaySession(configuration: configuration, childEnvironment: environment)
+            prototype = Prototype(RelaySession(configuration: configuration, childEnvironment: environment))
             entries[key]?.prototype = prototype
         }
-        return prototype.renewed(clientPort: String(connection.clientPort), clock: clock, lookupTiming: lookupTiming)
+        return prototype.session.renewed(clientPort: String(connection.clientPort), clock: clock, lookupTiming: lookupTiming)
     }
 
     /// The client's entry: tcpserver's decision, made now or reused.
