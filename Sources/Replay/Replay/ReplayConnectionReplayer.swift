@@ -77,6 +77,7 @@ public struct ConnectionReplayer: Sendable {
             result.disposition = .unobservable(reason: run.unobservableReason)
         }
         if options.keepAllSteps || result.isNotable {
+            assert(!run.fast, "the fast path keeps no step records: such a connection is replayed in full")
             result.recordedGreeting = dialogue.greeting.map { Array($0.bytes) }
             result.simulatedGreeting = run.simulatedGreeting
             result.connectionDecision = run.session.connectionDecision
@@ -105,6 +106,8 @@ struct _DialogueRun {
     var counts = ReplayCounts()
     var differences: [ReplayDifference] = []
     var divergences: [ReplayDivergence] = []
+    /// Each step's outcome, for ``detailedSteps()``; not kept on the fast path (a connection
+    /// whose details matter is replayed again in full).
     var records: [Record] = []
 
     /// Set once the rest of the connection cannot be replayed.
@@ -173,7 +176,7 @@ struct _DialogueRun {
         self.cacheLookups = cacheLookups
         reusedDecision = reused
         lastTime = dialogue.startTime
-        records.reserveCapacity(dialogue.steps.count)
+        if !fast { records.reserveCapacity(dialogue.steps.count) }
         closedFrom = _DialogueRun.closedFrom(dialogue)
     }
 
@@ -315,6 +318,7 @@ struct _DialogueRun {
         case .unobservable: counts.unobservable += 1
         case .notReplayed: counts.notReplayed += 1
         }
+        guard !fast else { return }
         records.append(
             Record(
                 simulated: simulated, closed: session.isClosed, decision: decision, stage: stage, status: status,
