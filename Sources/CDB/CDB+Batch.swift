@@ -53,10 +53,11 @@ extension CDB {
     /// Files up to this size (1 MiB) are looked up one key at a time even in a batch: they stay
     /// in the L2 cache of current CPUs. Measured on the benchmark files: a 379 KiB file, 39 ns
     /// single against 52 ns staged; a 3.7 MiB file, 90 ns single against 64 ns staged.
-    static let cacheResidentSize = 1 << 20
+    @_spi(Testing) public static let cacheResidentSize = 1 << 20
 
-    /// `firstBatch` through the stages, whatever the file's size.
-    func _firstBatchStaged(
+    /// `firstBatch` through the stages, whatever the file's size (for tests and benchmarks:
+    /// `@_spi(Testing) import CDB`, so that release builds of the tests compile too).
+    @_spi(Testing) public func _firstBatchStaged(
         _ keys: UnsafeBufferPointer<UnsafeRawBufferPointer>,
         into results: UnsafeMutableBufferPointer<Location?>
     ) throws(CDBError) {

@@ -431,6 +431,14 @@ public struct RelaySession: Sendable {
                 continue
             }
             appendPending(UnsafeBufferPointer(rebasing: rest[..<newline]), limit: limits.maxLineLength)
+            if pendingDropped > 0, pendingLine.last == Bytes.cr {
+                // A CR at the end of the kept part is not the line's end (bytes follow it): it
+                // belongs to the argument, so it moves to the part not kept rather than be read
+                // as the CR of a CRLF.
+                pendingLine.removeLast()
+                pendingDropped += 1
+                pendingDroppedBeforeNUL += 1
+            }
             var line = pendingLine
             var truncation: Truncation? = nil
             let lineEnd = pendingLastByte == Bytes.cr ? 2 : 1

@@ -1,4 +1,4 @@
-@testable import CDB
+@_spi(Testing) import CDB
 import TestSupport
 import Testing
 

@@ -41,6 +41,27 @@ struct EngineFuzzRegressionTests {
         }
     }
 
+    /// fuzz-engine finding: a MAIL line cut right after a CR that is followed by a NUL. The kept
+    /// part ended in that CR, which was then read as the CR of a CRLF, so the 555's explanation
+    /// counted the argument one byte short (1018 instead of 1019). The CR belongs to the argument.
+    @Test func aCREndingTheKeptPartIsNotALineEnd() {
+        let configuration = Harness.configuration()
+        let connection = ClientConnection(clientIP: "192.0.2.9")
+        let head = "MAIL FROM:<a@["
+        // Not a domain literal of this host (that could still shorten the address), so the cut
+        // cannot change the 555.
+        let keptZeros = String(repeating: "0", count: 400) + String(repeating: "Q", count: RelayLimits.minimumLineLength - 401 - head.utf8.count)
+        for tail in ["\u{0}\u{0}\u{0}QUFB", "QUFB", "\r", "\r\u{0}", ""] {
+            for lineEnd in ["\n", "\r\n"] {
+                // The CR is the last byte kept; `tail` and the line end follow.
+                let input = Array("HELO x\r\n\(head)\(keptZeros)\r\(tail)\(lineEnd)QUIT\r\n".utf8)
+                Self.compareLimited(configuration, connection, input)
+            }
+        }
+        // The crasher itself is Fuzz/Corpus/engine/regression-kept-part-ends-in-cr.bin, replayed
+        // by committedCrashersKeepLimitedSessionsExact.
+    }
+
     /// fuzz-engine finding: behind rblsmtpd, a RCPT line cut before its `<` showed the text after
     /// the colon as the address (the whole line's address is inside the `<…>` not kept). The
     /// explanation now shows no address then; with the `<` kept, it shows the kept part.
