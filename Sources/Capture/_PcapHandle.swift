@@ -70,7 +70,7 @@ final class PcapHandle {
     /// pcap_open_offline for a file (the same errors), but read through a 1 MiB stdio buffer
     /// instead of one of the file system's block size: far fewer read calls.
     private static func openFile(_ path: String, errorBuffer: UnsafeMutablePointer<CChar>?) -> OpaquePointer? {
-        guard let file = unsafe fopen(path, "rb") else {
+        guard let file = unsafe fopen(path, "r") else {  // "r" is "rb" on POSIX
             let reason = unsafe String(cString: strerror(errno))
             let message = Array("\(path): \(reason)".utf8.prefix(Int(PCAP_ERRBUF_SIZE) - 1))
             if let errorBuffer = unsafe errorBuffer {
