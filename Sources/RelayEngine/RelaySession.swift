@@ -414,9 +414,9 @@ public struct RelaySession: Sendable {
                     }
                     pendingBody = []
                     pendingBodyDropped = 0
-                    output += apply(
+                    Self.add(apply(
                         result, kind: .messageBody, stage: .qmailSMTPD, client: body, decisionOverride: nil,
-                        truncation: truncation)
+                        truncation: truncation), to: &output)
                 }
                 continue
             }
@@ -427,7 +427,9 @@ public struct RelaySession: Sendable {
             }
             index += newline + 1
             if pendingLine.isEmpty, pendingDropped == 0, newline <= limits.maxLineLength {
-                output += handleLine(Array(UnsafeBufferPointer(rebasing: rest[...newline])), truncation: nil, lineEnd: 1, argumentNotKept: 0)
+                Self.add(
+                    handleLine(Array(UnsafeBufferPointer(rebasing: rest[...newline])), truncation: nil, lineEnd: 1, argumentNotKept: 0),
+                    to: &output)
                 continue
             }
             appendPending(UnsafeBufferPointer(rebasing: rest[..<newline]), limit: limits.maxLineLength)
@@ -457,8 +459,15 @@ public struct RelaySession: Sendable {
             pendingDropped = 0
             pendingDroppedBeforeNUL = 0
             pendingDroppedNUL = false
-            output += handleLine(line, truncation: truncation, lineEnd: lineEnd, argumentNotKept: argumentNotKept)
+            Self.add(handleLine(line, truncation: truncation, lineEnd: lineEnd, argumentNotKept: argumentNotKept), to: &output)
         }
+    }
+
+    /// Appends a reply to the output; the first one is shared, not copied (replies are often
+    /// constant arrays).
+    @inline(__always)
+    private static func add(_ reply: [UInt8], to output: inout [UInt8]) {
+        if output.isEmpty { output = reply } else { output += reply }
     }
 
     /// Adds bytes of a line not yet ended, keeping at most `limit` of the line.
