@@ -3,6 +3,14 @@
 
 internal import CPcap
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One captured record, viewed in libpcap's buffer: valid only during the callback.
 @safe
 struct PacketView {
@@ -47,13 +55,34 @@ final class PcapHandle {
     static func open(path: String) throws(CaptureError) -> PcapHandle {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
         let handle = unsafe errorBuffer.withUnsafeMutableBufferPointer { buffer in
-            unsafe pcap_open_offline_with_tstamp_precision(
-                path, UInt32(PCAP_TSTAMP_PRECISION_NANO), buffer.baseAddress)
+            if path == "-" {
+                unsafe pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), buffer.baseAddress)
+            } else {
+                unsafe openFile(path, errorBuffer: buffer.baseAddress)
+            }
         }
         guard let handle = unsafe handle else {
             throw CaptureError(code: .cannotOpen, file: path, message: Self.message(errorBuffer, file: path))
         }
         return unsafe PcapHandle(pcap: handle, memory: nil, name: path)
+    }
+
+    /// pcap_open_offline for a file (the same errors), but read through a 1 MiB stdio buffer
+    /// instead of one of the file system's block size: far fewer read calls.
+    private static func openFile(_ path: String, errorBuffer: UnsafeMutablePointer<CChar>?) -> OpaquePointer? {
+        guard let file = unsafe fopen(path, "r") else {  // "r" is "rb" on POSIX
+            let reason = unsafe String(cString: strerror(errno))
+            let message = Array("\(path): \(reason)".utf8.prefix(Int(PCAP_ERRBUF_SIZE) - 1))
+            if let errorBuffer = unsafe errorBuffer {
+                for (index, byte) in message.enumerated() { unsafe errorBuffer[index] = CChar(bitPattern: byte) }
+                unsafe errorBuffer[message.count] = 0
+            }
+            return nil
+        }
+        _ = unsafe setvbuf(file, nil, _IOFBF, 1 << 20)
+        let handle = unsafe pcap_fopen_offline_with_tstamp_precision(file, UInt32(PCAP_TSTAMP_PRECISION_NANO), errorBuffer)
+        if unsafe handle == nil { unsafe fclose(file) }
+        return unsafe handle
     }
 
     /// Opens a capture held in memory (the bytes are copied).

@@ -74,19 +74,29 @@ enum Bytes {
         String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Appends the decimal digits of `value` (fmt_ulong).
+    /// Appends the decimal digits of `value` (fmt_ulong); nothing for a negative value.
+    @inline(__always)
     static func appendDecimal(_ value: some BinaryInteger, to output: inout [UInt8]) {
-        if value == 0 {
-            output.append(48)
+        guard value > 0 else {
+            if value == 0 { output.append(48) }
             return
         }
-        var digits: [UInt8] = []
-        var rest = value
-        while rest > 0 {
-            digits.append(UInt8(rest % 10) + 48)
-            rest /= 10
+        appendDecimal(UInt64(value), to: &output)
+    }
+
+    /// Appends the decimal digits of `value`, built on the stack.
+    static func appendDecimal(_ value: UInt64, to output: inout [UInt8]) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for the 20 digits of UInt64.max
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var position = buffer.count
+            var rest = value
+            repeat {
+                position -= 1
+                buffer[position] = UInt8(truncatingIfNeeded: rest % 10) + 48
+                rest /= 10
+            } while rest > 0
+            output.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[position...]))
         }
-        output.append(contentsOf: digits.reversed())
     }
 
     /// Appends an ASCII string.

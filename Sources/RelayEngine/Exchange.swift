@@ -86,7 +86,16 @@ public struct QueuedMessage: Sendable, Hashable {
     /// The envelope recipients as stored (`T` lines), RELAYCLIENT suffixes applied.
     public var recipients: [[UInt8]]
     /// The `Received:` line qmail-smtpd wrote in front of the message (two lines, LF ends).
-    public var receivedLine: [UInt8]
+    /// A simulated message keeps what the line is made of and builds it when it is read.
+    public var receivedLine: [UInt8] {
+        get {
+            switch received {
+            case .bytes(let bytes): bytes
+            case .parts(let parts): parts.line
+            }
+        }
+        set { received = .bytes(newValue) }
+    }
     /// The message as received (after unstuffing and CRLF→LF), without the Received line; at
     /// most ``RelayLimits/maxMessageBytes`` of it (see ``bodyBytes``).
     public var body: [UInt8]
@@ -97,17 +106,58 @@ public struct QueuedMessage: Sendable, Hashable {
     /// The unix time in the `250 ok` reply.
     public var acceptedAt: Int64
 
+    private enum Received: Sendable {
+        case bytes([UInt8])
+        case parts(ReceivedLineParts)
+    }
+
+    private var received: Received
+
     public init(
         sender: [UInt8], recipients: [[UInt8]], receivedLine: [UInt8], body: [UInt8], bodyBytes: Int? = nil, qp: Int,
         acceptedAt: Int64
     ) {
+        self.init(
+            sender: sender, recipients: recipients, received: .bytes(receivedLine), body: body, bodyBytes: bodyBytes,
+            qp: qp, acceptedAt: acceptedAt)
+    }
+
+    init(
+        sender: [UInt8], recipients: [[UInt8]], receivedParts: ReceivedLineParts, body: [UInt8], bodyBytes: Int,
+        qp: Int, acceptedAt: Int64
+    ) {
+        self.init(
+            sender: sender, recipients: recipients, received: .parts(receivedParts), body: body, bodyBytes: bodyBytes,
+            qp: qp, acceptedAt: acceptedAt)
+    }
+
+    private init(
+        sender: [UInt8], recipients: [[UInt8]], received: Received, body: [UInt8], bodyBytes: Int?, qp: Int,
+        acceptedAt: Int64
+    ) {
         self.sender = sender
         self.recipients = recipients
-        self.receivedLine = receivedLine
+        self.received = received
         self.body = body
         self.bodyBytes = max(body.count, bodyBytes ?? body.count)
         self.qp = qp
         self.acceptedAt = acceptedAt
+    }
+
+    public static func == (left: QueuedMessage, right: QueuedMessage) -> Bool {
+        left.sender == right.sender && left.recipients == right.recipients && left.body == right.body
+            && left.bodyBytes == right.bodyBytes && left.qp == right.qp && left.acceptedAt == right.acceptedAt
+            && left.receivedLine == right.receivedLine
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(sender)
+        hasher.combine(recipients)
+        hasher.combine(receivedLine)
+        hasher.combine(body)
+        hasher.combine(bodyBytes)
+        hasher.combine(qp)
+        hasher.combine(acceptedAt)
     }
 
     /// Whether the whole body was kept.
@@ -166,5 +216,60 @@ public struct ConnectionDecision: Sendable, Hashable {
         if tcpserver.outcome == .deny { return .tcpserver }
         if let blocklist, blocklist.outcome != .accept { return .rblsmtpd }
         return .qmailSMTPD
+    }
+}
+
+/// What qmail-smtpd's `Received:` line is made of (received.c), kept with a queued message so
+/// that the line is built only when it is read.
+struct ReceivedLineParts: Sendable {
+    var remoteHost: String
+    /// The HELO name, when it differs from the remote host.
+    var helo: [UInt8]?
+    var remoteInfo: [UInt8]?
+    var remoteIP: String
+    var local: String
+    var protocolName: String
+    /// The unix time when DATA was accepted.
+    var time: Int64
+
+    /// `Received: from HOST (HELO H) (INFO@IP)\n  by LOCAL with PROTO; DATE\n`.
+    var line: [UInt8] {
+        var line: [UInt8] = []
+        line.reserveCapacity(96)
+        Bytes.append("Received: from ", to: &line)
+        Self.safeAppend(remoteHost.utf8, to: &line)
+        if let helo {
+            Bytes.append(" (HELO ", to: &line)
+            Self.safeAppend(helo, to: &line)
+            Bytes.append(")", to: &line)
+        }
+        Bytes.append(" (", to: &line)
+        if let remoteInfo {
+            Self.safeAppend(remoteInfo, to: &line)
+            Bytes.append("@", to: &line)
+        }
+        Self.safeAppend(remoteIP.utf8, to: &line)
+        Bytes.append(")\n  by ", to: &line)
+        Self.safeAppend(local.utf8, to: &line)
+        Bytes.append(" with ", to: &line)
+        line.append(contentsOf: protocolName.utf8)
+        Bytes.append("; ", to: &line)
+        line.append(contentsOf: Date822.format(time))
+        return line
+    }
+
+    /// received.c's safeput: bytes outside `[A-Za-z0-9.@%+/=:-]` become `?` (stops at NUL).
+    static func safeAppend(_ bytes: some Sequence<UInt8>, to line: inout [UInt8]) {
+        for byte in bytes {
+            if byte == 0 { break }
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "@"), UInt8(ascii: "%"),
+                UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "-"):
+                line.append(byte)
+            default:
+                line.append(UInt8(ascii: "?"))
+            }
+        }
     }
 }

@@ -27,7 +27,12 @@ public struct RelayConfiguration: Sendable {
 
     final class Box: Sendable {
         let values: Values
-        init(_ values: Values) { self.values = values }
+        /// The databases' paths, with no lookups: every session's ``RelaySession/lookups`` starts so.
+        let noLookups: SessionLookups
+        init(_ values: Values) {
+            self.values = values
+            noLookups = SessionLookups(rules: values.rules, control: values.control)
+        }
     }
 
     private var box: Box
@@ -107,6 +112,9 @@ public struct RelayConfiguration: Sendable {
         get { box.values.limits }
         set { update { $0.limits = newValue } }
     }
+
+    /// The databases of this configuration, with no lookups yet.
+    var noLookups: SessionLookups { box.noLookups }
 
     /// ipme as 32-bit addresses, 0.0.0.0 included.
     var ipmeAddresses: Set<UInt32> { box.values.ipmeAddresses }

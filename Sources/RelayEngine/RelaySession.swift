@@ -37,14 +37,28 @@ public struct RelaySession: Sendable {
     /// How tcpserver and rblsmtpd handled the connection (tcpserver's facts are put into words
     /// when this is read, not for every connection).
     public var connectionDecision: ConnectionDecision {
+        var environment = childEnvironment
+        if let (old, new) = clientPortChange {
+            for name in ["TCPREMOTEPORT", "TCP6REMOTEPORT"] where environment[name] == old { environment[name] = new }
+        }
         var decision = ConnectionDecision(
-            tcpserver: tcpserverDecision, environment: childEnvironment, blocklist: blocklistDecision,
+            tcpserver: tcpserverDecision, environment: environment, blocklist: blocklistDecision,
             smtpd: smtpdDecision)
         if case .tcpserver(let outcome, _) = origin, let match = outcome.match {
             decision.ruleKey = match.key
             decision.ruleSource = match.path.map { SourceLocation(file: $0, line: match.line) }
         }
         return decision
+    }
+
+    /// Whether tcpserver dropped the connection (``connectionDecision``'s tcpserver outcome is
+    /// `deny`), without putting tcpserver's facts into words.
+    public var deniedByTCPServer: Bool {
+        switch origin {
+        case .impossible: true
+        case .given: false
+        case .tcpserver(let outcome, _): !outcome.allowed
+        }
     }
 
     /// Where the programs' environment came from.
@@ -59,6 +73,11 @@ public struct RelaySession: Sendable {
 
     let origin: Origin
     let childEnvironment: [String: String]
+    /// Set by ``renewed(clientPort:clock:lookupTiming:)``: the client's port in
+    /// ``childEnvironment`` and the one this connection has.
+    var clientPortChange: (old: String, new: String)? = nil
+    /// The unix time at the start of the connection (the configuration's clock, unless renewed).
+    var startClock: Int64
     var blocklistDecision: Decision?
     var smtpdDecision: Decision?
     /// Every step so far, in order.
@@ -120,7 +139,7 @@ public struct RelaySession: Sendable {
     }
 
     /// The unix time the programs see now.
-    public var now: Int64 { configuration.clock + Int64(elapsed.rounded(.down)) }
+    public var now: Int64 { startClock + Int64(elapsed.rounded(.down)) }
 
     // MARK: - Creating a session
 
@@ -135,6 +154,7 @@ public struct RelaySession: Sendable {
     ) {
         self.configuration = configuration
         self.connection = connection
+        self.startClock = configuration.clock
         let tcpConnection = TCPServerConnection(
             localIP: connection.serverIP, localPort: connection.serverPort, remoteIP: connection.clientIP,
             remotePort: connection.clientPort, remotePTR: connection.ptrName,
@@ -245,6 +265,7 @@ public struct RelaySession: Sendable {
     ) {
         self.configuration = configuration
         self.connection = nil
+        self.startClock = configuration.clock
         var sources: [String: SourceLocation] = [:]
         for name in ["RELAYCLIENT", "RBLSMTPD"] where environment[name] != nil {
             sources[name] = SourceLocation(file: "environment")
@@ -255,6 +276,26 @@ public struct RelaySession: Sendable {
         (self.rbl, self.smtpd, self.blocklistDecision) = RelaySession.makeProgram(
             configuration: configuration, environment: environment, sources: sources)
         if let lookupTiming { smtpd?.moreRcptHostsLookups = CDBLookupRecorder(sampling: lookupTiming) }
+    }
+
+    /// A fresh session for another connection that reaches the programs with the same
+    /// environment but for the client's port (TCPREMOTEPORT, TCP6REMOTEPORT: neither rblsmtpd nor
+    /// qmail-smtpd reads them) and that starts at unix time `clock`: the same replies, exchanges
+    /// and decisions as a session made with `init(configuration:childEnvironment:lookupTiming:)`
+    /// from a configuration with that clock and the environment with that port, without setting
+    /// the programs up again (a copy costs some reference counts). `self` must not have started;
+    /// ``configuration`` stays this session's (its `clock` is not the renewed session's).
+    ///
+    /// - Parameter lookupTiming: time one cdb lookup in N (see ``lookups``); nil: only count them.
+    public func renewed(clientPort: String, clock: Int64, lookupTiming: CDBLookupRecorder.Sampling? = nil) -> RelaySession {
+        precondition(!started, "only a session that has not started can be renewed")
+        var session = self
+        session.startClock = clock
+        let port = childEnvironment["TCPREMOTEPORT"] ?? childEnvironment["TCP6REMOTEPORT"]
+        if let port, port != clientPort { session.clientPortChange = (port, clientPort) } else { session.clientPortChange = nil }
+        session.rulesLookups = CDBLookupRecorder(sampling: lookupTiming)
+        if session.smtpd != nil { session.smtpd!.moreRcptHostsLookups = CDBLookupRecorder(sampling: lookupTiming) }
+        return session
     }
 
     static func makeProgram(
@@ -373,9 +414,9 @@ public struct RelaySession: Sendable {
                     }
                     pendingBody = []
                     pendingBodyDropped = 0
-                    output += apply(
+                    Self.add(apply(
                         result, kind: .messageBody, stage: .qmailSMTPD, client: body, decisionOverride: nil,
-                        truncation: truncation)
+                        truncation: truncation), to: &output)
                 }
                 continue
             }
@@ -386,7 +427,9 @@ public struct RelaySession: Sendable {
             }
             index += newline + 1
             if pendingLine.isEmpty, pendingDropped == 0, newline <= limits.maxLineLength {
-                output += handleLine(Array(UnsafeBufferPointer(rebasing: rest[...newline])), truncation: nil, lineEnd: 1, argumentNotKept: 0)
+                Self.add(
+                    handleLine(Array(UnsafeBufferPointer(rebasing: rest[...newline])), truncation: nil, lineEnd: 1, argumentNotKept: 0),
+                    to: &output)
                 continue
             }
             appendPending(UnsafeBufferPointer(rebasing: rest[..<newline]), limit: limits.maxLineLength)
@@ -416,8 +459,15 @@ public struct RelaySession: Sendable {
             pendingDropped = 0
             pendingDroppedBeforeNUL = 0
             pendingDroppedNUL = false
-            output += handleLine(line, truncation: truncation, lineEnd: lineEnd, argumentNotKept: argumentNotKept)
+            Self.add(handleLine(line, truncation: truncation, lineEnd: lineEnd, argumentNotKept: argumentNotKept), to: &output)
         }
+    }
+
+    /// Appends a reply to the output; the first one is shared, not copied (replies are often
+    /// constant arrays).
+    @inline(__always)
+    private static func add(_ reply: [UInt8], to output: inout [UInt8]) {
+        if output.isEmpty { output = reply } else { output += reply }
     }
 
     /// Adds bytes of a line not yet ended, keeping at most `limit` of the line.

@@ -71,7 +71,7 @@ struct SMTPDStage {
     var fakeHelo: Bool
     var seenAuth = false
     var authUser: [UInt8] = []
-    var protocolName: StaticString = "SMTP"
+    var protocolName = "SMTP"
     var authAttempts = 0
     /// The patch's `AUTH=` user buffer.
     var mailAuthUser: [UInt8] = []
@@ -81,7 +81,7 @@ struct SMTPDStage {
     // DATA state
     var queueCount = 0
     var currentQP = 0
-    var receivedLine: [UInt8] = []
+    var receivedLine: ReceivedLineParts? = nil
     /// The message as received, at most `maxBody` bytes of it; `bodyCount` counts every byte.
     var body: [UInt8] = []
     var bodyCount = 0
@@ -686,7 +686,7 @@ struct SMTPDStage {
         }
         currentQP = configuration.processIDs.firstQueue + queueCount * configuration.processIDs.queueStep
         queueCount += 1
-        receivedLine = makeReceivedLine(now: now)
+        receivedLine = receivedLineParts(now: now)
         body.removeAll(keepingCapacity: true)
         bodyCount = 0
         blastState = 1
@@ -700,43 +700,12 @@ struct SMTPDStage {
         return StepResult(reply: Replies.r354GoAhead)
     }
 
-    func makeReceivedLine(now: Int64) -> [UInt8] {
-        var line: [UInt8] = []
-        Bytes.append("Received: from ", to: &line)
-        SMTPDStage.safeAppend(Array(remoteHost.utf8), to: &line)
-        if fakeHelo {
-            Bytes.append(" (HELO ", to: &line)
-            SMTPDStage.safeAppend(heloHost, to: &line)
-            Bytes.append(")", to: &line)
-        }
-        Bytes.append(" (", to: &line)
-        if let remoteInfo {
-            SMTPDStage.safeAppend(remoteInfo, to: &line)
-            Bytes.append("@", to: &line)
-        }
-        SMTPDStage.safeAppend(Array(remoteIP.utf8), to: &line)
-        Bytes.append(")\n  by ", to: &line)
-        SMTPDStage.safeAppend(Array(local.utf8), to: &line)
-        Bytes.append(" with ", to: &line)
-        protocolName.withUTF8Buffer { line.append(contentsOf: $0) }
-        Bytes.append("; ", to: &line)
-        line.append(contentsOf: Date822.format(now))
-        return line
-    }
-
-    /// received.c's safeput: bytes outside `[A-Za-z0-9.@%+/=:-]` become `?` (stops at NUL).
-    static func safeAppend(_ bytes: [UInt8], to line: inout [UInt8]) {
-        for byte in bytes {
-            if byte == 0 { break }
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "@"), UInt8(ascii: "%"),
-                UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "-"):
-                line.append(byte)
-            default:
-                line.append(UInt8(ascii: "?"))
-            }
-        }
+    /// What the `Received:` line is made of, as qmail-smtpd has it when DATA is accepted; the
+    /// line itself is built only when someone reads it (``QueuedMessage/receivedLine``).
+    func receivedLineParts(now: Int64) -> ReceivedLineParts {
+        ReceivedLineParts(
+            remoteHost: remoteHost, helo: fakeHelo ? heloHost : nil, remoteInfo: remoteInfo, remoteIP: remoteIP,
+            local: local, protocolName: protocolName, time: now)
     }
 
     /// Feeds message bytes (blast). Returns how many were consumed and, when the message ended
@@ -744,16 +713,30 @@ struct SMTPDStage {
     mutating func feedBody(_ bytes: UnsafeBufferPointer<UInt8>, configuration: RelayConfiguration, now: Int64)
         -> (consumed: Int, result: StepResult?)
     {
+        // A message usually comes whole: room for this chunk at once instead of growing line by line.
+        if body.isEmpty { body.reserveCapacity(min(maxBody, bytes.count)) }
         var index = 0
         while index < bytes.count {
-            if !inHeader, blastState == 0 {
-                // Fast path inside a body line: everything up to the next CR or LF is copied as is.
-                var end = index
-                while end < bytes.count, bytes[end] != Bytes.cr, bytes[end] != Bytes.lf { end += 1 }
+            if blastState == 1, !inHeader, bytes[index] != UInt8(ascii: "."), bytes[index] != Bytes.cr,
+                bytes[index] != Bytes.lf
+            {
+                blastState = 0  // a body line that starts with an ordinary byte: copied as is
+            }
+            if blastState == 0, !inHeader || headerPosition >= 9 {
+                // Inside a line, past what the header checks look at: up to the next LF (memchr)
+                // the state machine copies every byte as is, except that a CR right before the LF
+                // is held back (state 4: CRLF becomes LF), and only a LF changes the header state.
+                let end = _ByteScan.firstIndex(of: Bytes.lf, in: UnsafeBufferPointer(rebasing: bytes[index...]))
+                    .map { index + $0 } ?? bytes.count
                 if end > index {
-                    let kept = min(end, index + max(0, maxBody - body.count))
+                    var copyEnd = end
+                    if bytes[end - 1] == Bytes.cr {
+                        copyEnd -= 1
+                        blastState = 4
+                    }
+                    let kept = min(copyEnd, index + max(0, maxBody - body.count))
                     if kept > index { body.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[index..<kept])) }
-                    bodyCount += end - index
+                    bodyCount += copyEnd - index
                     index = end
                     continue
                 }
@@ -860,7 +843,12 @@ struct SMTPDStage {
         case .exitCode(let code): exitCode = code
         case .crash: crashed = true
         }
-        let recipientsText = recipients.map { Bytes.text($0) }.joined(separator: ", ")
+        var joined: [UInt8] = []
+        for (index, recipient) in recipients.enumerated() {
+            if index > 0 { Bytes.append(", ", to: &joined) }
+            joined.append(contentsOf: recipient)
+        }
+        let recipientsText = Bytes.text(joined)
         if !tooManyHops, !tooLarge, !crashed, exitCode == 0 {
             var reply: [UInt8] = []
             Bytes.append("250 ok ", to: &reply)
@@ -869,7 +857,7 @@ struct SMTPDStage {
             Bytes.appendDecimal(currentQP, to: &reply)
             reply.append(contentsOf: Bytes.crlf)
             let message = QueuedMessage(
-                sender: mailFrom, recipients: recipients, receivedLine: receivedLine, body: body, bodyBytes: bodyCount,
+                sender: mailFrom, recipients: recipients, receivedParts: receivedLine!, body: body, bodyBytes: bodyCount,
                 qp: currentQP,
                 acceptedAt: now)
             var result = StepResult(reply: reply)

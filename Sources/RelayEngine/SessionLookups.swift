@@ -36,13 +36,18 @@ public struct SessionLookups: Sendable, Hashable {
 
     /// The databases of `configuration`, with no lookups yet.
     public init(configuration: RelayConfiguration) {
+        self = configuration.noLookups
+    }
+
+    /// The databases of these rules and control files, with no lookups yet.
+    init(rules: RulesDatabase?, control: QmailControl) {
         self.init()
-        if let rules = configuration.rules, rules.cdb != nil {
+        if let rules, rules.cdb != nil {
             rulesPath = rules.path
             rulesIndexed = rules.isIndexed
         }
-        if case .database = configuration.control.morercpthosts {
-            moreRcptHostsPath = configuration.control.origin(of: "morercpthosts.cdb")
+        if case .database = control.morercpthosts {
+            moreRcptHostsPath = control.origin(of: "morercpthosts.cdb")
         }
     }
 
@@ -61,7 +66,7 @@ public struct SessionLookups: Sendable, Hashable {
 extension RelaySession {
     /// The cdb lookups this session has made so far.
     public var lookups: SessionLookups {
-        var lookups = SessionLookups(configuration: configuration)
+        var lookups = configuration.noLookups
         lookups.rules = rulesLookups
         if let smtpd { lookups.moreRcptHosts = smtpd.moreRcptHostsLookups }
         return lookups

@@ -77,6 +77,7 @@ public struct ConnectionReplayer: Sendable {
             result.disposition = .unobservable(reason: run.unobservableReason)
         }
         if options.keepAllSteps || result.isNotable {
+            assert(!run.fast, "the fast path keeps no step records: such a connection is replayed in full")
             result.recordedGreeting = dialogue.greeting.map { Array($0.bytes) }
             result.simulatedGreeting = run.simulatedGreeting
             result.connectionDecision = run.session.connectionDecision
@@ -105,6 +106,8 @@ struct _DialogueRun {
     var counts = ReplayCounts()
     var differences: [ReplayDifference] = []
     var divergences: [ReplayDivergence] = []
+    /// Each step's outcome, for ``detailedSteps()``; not kept on the fast path (a connection
+    /// whose details matter is replayed again in full).
     var records: [Record] = []
 
     /// Set once the rest of the connection cannot be replayed.
@@ -137,10 +140,7 @@ struct _DialogueRun {
         self.dialogue = dialogue
         self.options = options
         var configuration = target.configuration
-        if dialogue.startTime >= 1 { configuration.clock = Int64(dialogue.startTime) }
-        if configuration.auth != nil {
-            configuration.auth?.credentials = .recorded(_DialogueRun.authOutcomes(dialogue))
-        }
+        let clock = dialogue.startTime >= 1 ? Int64(dialogue.startTime) : configuration.clock
         let connection = ClientConnection(
             clientIP: dialogue.client.ip, clientPort: dialogue.client.port, serverIP: dialogue.server.ip,
             serverPort: dialogue.server.port, ptrName: clientName, serverName: target.serverName)
@@ -149,20 +149,34 @@ struct _DialogueRun {
             ? CDBLookupRecorder.Sampling(every: options.lookupSampleEvery, phase: dialogue.index) : nil
         var cacheLookups = CDBLookupRecorder(sampling: timing)
         var reused = false
-        if let cache, !options.keepAllSteps,
-            let environment = cache.environment(
-                for: connection, configuration: configuration, server: dialogue.server, recording: &cacheLookups,
-                reused: &reused)
+        if let cache, !options.keepAllSteps, configuration.auth == nil,
+            let session = cache.session(
+                for: connection, configuration: configuration, server: dialogue.server, clock: clock,
+                lookupTiming: timing, recording: &cacheLookups, reused: &reused)
         {
-            session = RelaySession(configuration: configuration, childEnvironment: environment, lookupTiming: timing)
+            // The common case: a session set up once for the client, renewed (no configuration copy).
+            self.session = session
             fast = true
         } else {
-            session = RelaySession(configuration: configuration, connection: connection, lookupTiming: timing)
+            if clock != configuration.clock { configuration.clock = clock }
+            if configuration.auth != nil {
+                configuration.auth?.credentials = .recorded(_DialogueRun.authOutcomes(dialogue))
+            }
+            if let cache, !options.keepAllSteps,
+                let environment = cache.environment(
+                    for: connection, configuration: configuration, server: dialogue.server, recording: &cacheLookups,
+                    reused: &reused)
+            {
+                session = RelaySession(configuration: configuration, childEnvironment: environment, lookupTiming: timing)
+                fast = true
+            } else {
+                session = RelaySession(configuration: configuration, connection: connection, lookupTiming: timing)
+            }
         }
         self.cacheLookups = cacheLookups
         reusedDecision = reused
         lastTime = dialogue.startTime
-        records.reserveCapacity(dialogue.steps.count)
+        if !fast { records.reserveCapacity(dialogue.steps.count) }
         closedFrom = _DialogueRun.closedFrom(dialogue)
     }
 
@@ -183,7 +197,7 @@ struct _DialogueRun {
         dialogue.greeting == nil && dialogue.end == .serverClosedSilently
     }
 
-    var simulatedDenied: Bool { session.connectionDecision.tcpserver.outcome == .deny }
+    var simulatedDenied: Bool { session.deniedByTCPServer }
 
     /// Why nothing of this connection could be compared.
     var unobservableReason: String {
@@ -304,6 +318,7 @@ struct _DialogueRun {
         case .unobservable: counts.unobservable += 1
         case .notReplayed: counts.notReplayed += 1
         }
+        guard !fast else { return }
         records.append(
             Record(
                 simulated: simulated, closed: session.isClosed, decision: decision, stage: stage, status: status,

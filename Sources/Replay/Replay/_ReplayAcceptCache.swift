@@ -24,6 +24,15 @@ final class _ReplayAcceptCache {
         var environment: [String: String]?
         /// The client port tcpserver put in TCPREMOTEPORT (and TCP6REMOTEPORT), as text.
         var port: String
+        /// A session set up with `environment` and not started, renewed for each connection
+        /// (nil until asked for, and for configurations that differ per connection).
+        var prototype: Prototype?
+    }
+
+    /// Boxed, so that looking an entry up does not copy the whole session.
+    final class Prototype {
+        let session: RelaySession
+        init(_ session: RelaySession) { self.session = session }
     }
 
     private var entries: [Key: Entry] = [:]
@@ -40,17 +49,50 @@ final class _ReplayAcceptCache {
         for connection: ClientConnection, configuration: RelayConfiguration, server: Capture.Endpoint,
         recording recorder: inout CDBLookupRecorder, reused: inout Bool
     ) -> [String: String]? {
+        guard let (_, entry) = entry(for: connection, configuration: configuration, server: server, recording: &recorder, reused: &reused),
+            var environment = entry.environment
+        else { return nil }
+        let port = String(connection.clientPort)
+        guard entry.port != port else { return environment }
+        for name in ["TCPREMOTEPORT", "TCP6REMOTEPORT"] where environment[name] == entry.port {
+            environment[name] = port
+        }
+        return environment
+    }
+
+    /// A session for `connection` that starts right after tcpserver, at unix time `clock`, or nil
+    /// when tcpserver denies the client (or cannot take it). The programs are set up once per
+    /// client and the session is renewed for each connection (``RelaySession/renewed(clientPort:clock:lookupTiming:)``):
+    /// only for a configuration that is the same for every connection (`configuration.auth` is
+    /// nil: with AUTH the recorded outcomes are each connection's own).
+    func session(
+        for connection: ClientConnection, configuration: RelayConfiguration, server: Capture.Endpoint, clock: Int64,
+        lookupTiming: CDBLookupRecorder.Sampling?, recording recorder: inout CDBLookupRecorder, reused: inout Bool
+    ) -> RelaySession? {
+        precondition(configuration.auth == nil, "with AUTH each connection has its own configuration")
+        guard let (key, entry) = entry(for: connection, configuration: configuration, server: server, recording: &recorder, reused: &reused),
+            let environment = entry.environment
+        else { return nil }
+        let prototype: Prototype
+        if let existing = entry.prototype {
+            prototype = existing
+        } else {
+            prototype = Prototype(RelaySession(configuration: configuration, childEnvironment: environment))
+            entries[key]?.prototype = prototype
+        }
+        return prototype.session.renewed(clientPort: String(connection.clientPort), clock: clock, lookupTiming: lookupTiming)
+    }
+
+    /// The client's entry: tcpserver's decision, made now or reused.
+    private func entry(
+        for connection: ClientConnection, configuration: RelayConfiguration, server: Capture.Endpoint,
+        recording recorder: inout CDBLookupRecorder, reused: inout Bool
+    ) -> (Key, Entry)? {
         guard connection.ptrAddresses == nil, connection.identInfo == nil, connection.extraEnvironment.isEmpty else { return nil }
         let key = Key(server: server, clientIP: connection.clientIP, clientName: connection.ptrName)
-        let port = String(connection.clientPort)
         if let entry = entries[key] {
-            guard var environment = entry.environment else { return nil }
-            reused = true
-            guard entry.port != port else { return environment }
-            for name in ["TCPREMOTEPORT", "TCP6REMOTEPORT"] where environment[name] == entry.port {
-                environment[name] = port
-            }
-            return environment
+            if entry.environment != nil { reused = true }
+            return (key, entry)
         }
         let tcp = TCPServerConnection(
             localIP: connection.serverIP, localPort: connection.serverPort, remoteIP: connection.clientIP,
@@ -61,7 +103,8 @@ final class _ReplayAcceptCache {
             recording: &recorder)
         let environment = outcome.flatMap { $0.allowed ? $0.environment : nil }
         if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-        entries[key] = Entry(environment: environment, port: port)
-        return environment
+        let entry = Entry(environment: environment, port: String(connection.clientPort))
+        entries[key] = entry
+        return (key, entry)
     }
 }

@@ -1,0 +1,63 @@
+import RelayEngine
+import TCPRules
+import Testing
+
+/// ``RelaySession/renewed(clientPort:clock:lookupTiming:)``: a session set up once and renewed
+/// for another connection of the client behaves exactly like one set up for that connection.
+@Suite struct SessionRenewTests {
+    static let dialogue = Array(
+        ("EHLO client.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@example.com>\r\nRCPT TO:<d@elsewhere.example>\r\n"
+            + "DATA\r\nSubject: x\r\n\r\n..hi\r\n.\r\nQUIT\r\n").utf8)
+
+    func environment(port: String) -> [String: String] {
+        Harness.environment(["TCPREMOTEPORT": port, "TCPREMOTEHOST": "client.example"])
+    }
+
+    @Test(arguments: [false, true])
+    func renewedEqualsFresh(relayClient: Bool) {
+        var prototypeEnvironment = environment(port: "40000")
+        if relayClient { prototypeEnvironment["RELAYCLIENT"] = "" }
+        let configuration = Harness.configuration()
+        let prototype = RelaySession(configuration: configuration, childEnvironment: prototypeEnvironment)
+
+        var later = configuration
+        later.clock = 1_800_000_000
+        var freshEnvironment = prototypeEnvironment
+        freshEnvironment["TCPREMOTEPORT"] = "51234"
+        var fresh = RelaySession(configuration: later, childEnvironment: freshEnvironment)
+        var renewed = prototype.renewed(clientPort: "51234", clock: 1_800_000_000)
+
+        #expect(renewed.start() == fresh.start())
+        #expect(renewed.receive(Self.dialogue) == fresh.receive(Self.dialogue))
+        #expect(renewed.exchanges == fresh.exchanges)
+        #expect(renewed.envelopes == fresh.envelopes)
+        #expect(renewed.envelopes.first?.acceptedAt == 1_800_000_000)
+        #expect(renewed.now == fresh.now)
+        #expect(renewed.connectionDecision == fresh.connectionDecision)
+        #expect(renewed.connectionDecision.environment["TCPREMOTEPORT"] == "51234")
+        #expect(renewed.lookups == fresh.lookups)
+
+        // The prototype itself is untouched and can be renewed again, for its own port too.
+        var again = prototype.renewed(clientPort: "40000", clock: configuration.clock)
+        var original = RelaySession(configuration: configuration, childEnvironment: prototypeEnvironment)
+        #expect(again.receive(Self.dialogue) == original.receive(Self.dialogue))
+        #expect(again.exchanges == original.exchanges)
+        #expect(again.connectionDecision == original.connectionDecision)
+    }
+
+    /// `deniedByTCPServer` answers what the connection decision says, without building it.
+    @Test(arguments: ["203.0.113.5", "10.1.2.3", "198.51.100.7", "192.0.2.9", "not-an-address"])
+    func deniedByTCPServerAgreesWithTheDecision(client: String) throws {
+        var config = Harness.configuration()
+        config.rules = try RulesDatabase(source: ChainTests.rulesText, path: "tcp.smtp")
+        config.rblsmtpd = RBLSMTPDOptions()
+        let connection = ClientConnection(clientIP: client, clientPort: 40001, serverIP: "192.0.2.25", serverPort: 25)
+        let session = RelaySession(configuration: config, connection: connection)
+        #expect(session.deniedByTCPServer == (session.connectionDecision.tcpserver.outcome == .deny))
+        #expect(session.deniedByTCPServer == (client == "203.0.113.5" || client == "not-an-address"))
+        var missing = config
+        missing.rules = RulesDatabase.missing(path: "/nonexistent/rules.cdb")
+        #expect(RelaySession(configuration: missing, connection: connection).deniedByTCPServer)
+        #expect(!RelaySession(configuration: config, childEnvironment: Harness.environment()).deniedByTCPServer)
+    }
+}
