@@ -13,7 +13,7 @@ struct RBLSMTPDStage {
 
     /// rblsmtpd's decision for a client: nil = pass on to qmail-smtpd.
     static func decide(
-        environment: [String: String], sources: [String: SourceLocation], options: RBLSMTPDOptions
+        environment: [String: String], sources: _EnvironmentSources, options: RBLSMTPDOptions
     ) -> (stage: RBLSMTPDStage?, decision: Decision) {
         let rblsmtpd = environment["RBLSMTPD"]
         if rblsmtpd == nil, options.options.isEmpty { return (nil, unlisted) }

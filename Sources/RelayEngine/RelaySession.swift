@@ -51,6 +51,9 @@ public struct RelaySession: Sendable {
         return decision
     }
 
+    /// rblsmtpd's decision (``connectionDecision``'s `blocklist`), without building the rest.
+    public var blocklist: Decision? { blocklistDecision }
+
     /// Whether tcpserver dropped the connection (``connectionDecision``'s tcpserver outcome is
     /// `deny`), without putting tcpserver's facts into words.
     public var deniedByTCPServer: Bool {
@@ -113,7 +116,6 @@ public struct RelaySession: Sendable {
     var pendingBody: [UInt8] = []
     var pendingBodyDropped = 0
     var idleTime: Double = 0
-    let sources: [String: SourceLocation]
     /// tcpserver's rules lookups for this connection (see ``lookups``).
     var rulesLookups = CDBLookupRecorder()
 
@@ -171,30 +173,18 @@ public struct RelaySession: Sendable {
         } catch {
             self.origin = .impossible("\(error)")
             self.childEnvironment = [:]
-            self.sources = [:]
             return
         }
         self.origin = .tcpserver(outcome, inherited: inherited)
         self.childEnvironment = outcome.environment
-        var sources: [String: SourceLocation] = [:]
-        if outcome.allowed {
-            if let match = outcome.match, !match.variables.isEmpty {
-                let location = match.path.map { SourceLocation(file: $0, line: match.line) }
-                    ?? SourceLocation(file: configuration.rules?.path ?? "rules")
-                for variable in match.variables { sources[variable.name] = location }
-            }
-            for name in inherited.keys where sources[name] == nil {
-                sources[name] = SourceLocation(file: "tcpserver environment")
-            }
-        }
-        self.sources = sources
         if !outcome.allowed {
             self.exitStatus = outcome.match == nil ? 111 : 100
             return
         }
         (self.rbl, self.smtpd, self.blocklistDecision) = RelaySession.makeProgram(
-            configuration: configuration, environment: outcome.environment, sources: sources)
-        if let lookupTiming { smtpd?.moreRcptHostsLookups = CDBLookupRecorder(sampling: lookupTiming) }
+            configuration: configuration, environment: outcome.environment,
+            sources: _EnvironmentSources(match: outcome.match, rulesPath: configuration.rules?.path, inherited: inherited),
+            lookupTiming: lookupTiming)
     }
 
     /// tcpserver's decision in facts.
@@ -243,10 +233,13 @@ public struct RelaySession: Sendable {
                     }
                     reasons.append(Fact(.noRemoteHost(reason: why)))
                 }
-                let ruleNames = Set(outcome.match?.variables.map(\.name) ?? [])
-                for (name, value) in inherited.sorted(by: { $0.key < $1.key }) where !ruleNames.contains(name) {
-                    if ["RELAYCLIENT", "RBLSMTPD", "SMTPAUTH", "DATABYTES"].contains(name) {
-                        reasons.append(Fact(.inheritedVariable(name: name, value: value)))
+                if !inherited.isEmpty {
+                    let ruleVariables = outcome.match?.variables ?? []
+                    for (name, value) in inherited.sorted(by: { $0.key < $1.key })
+                    where !ruleVariables.contains(where: { $0.name == name }) {
+                        if ["RELAYCLIENT", "RBLSMTPD", "SMTPAUTH", "DATABYTES"].contains(name) {
+                            reasons.append(Fact(.inheritedVariable(name: name, value: value)))
+                        }
                     }
                 }
             }
@@ -266,16 +259,11 @@ public struct RelaySession: Sendable {
         self.configuration = configuration
         self.connection = nil
         self.startClock = configuration.clock
-        var sources: [String: SourceLocation] = [:]
-        for name in ["RELAYCLIENT", "RBLSMTPD"] where environment[name] != nil {
-            sources[name] = SourceLocation(file: "environment")
-        }
-        self.sources = sources
         self.origin = .given
         self.childEnvironment = environment
         (self.rbl, self.smtpd, self.blocklistDecision) = RelaySession.makeProgram(
-            configuration: configuration, environment: environment, sources: sources)
-        if let lookupTiming { smtpd?.moreRcptHostsLookups = CDBLookupRecorder(sampling: lookupTiming) }
+            configuration: configuration, environment: environment, sources: _EnvironmentSources(given: environment),
+            lookupTiming: lookupTiming)
     }
 
     /// A fresh session for another connection that reaches the programs with the same
@@ -299,7 +287,8 @@ public struct RelaySession: Sendable {
     }
 
     static func makeProgram(
-        configuration: RelayConfiguration, environment: [String: String], sources: [String: SourceLocation]
+        configuration: RelayConfiguration, environment: [String: String], sources: _EnvironmentSources,
+        lookupTiming: CDBLookupRecorder.Sampling?
     ) -> (RBLSMTPDStage?, SMTPDStage?, Decision?) {
         var blocklist: Decision? = nil
         if let options = configuration.rblsmtpd {
@@ -307,7 +296,9 @@ public struct RelaySession: Sendable {
             blocklist = decision
             if let stage { return (stage, nil, decision) }
         }
-        return (nil, SMTPDStage(environment: environment, sources: sources, configuration: configuration), blocklist)
+        var smtpd = SMTPDStage(environment: environment, sources: sources, configuration: configuration)
+        if let lookupTiming { smtpd.moreRcptHostsLookups = CDBLookupRecorder(sampling: lookupTiming) }
+        return (nil, smtpd, blocklist)
     }
 
     // MARK: - Driving the session

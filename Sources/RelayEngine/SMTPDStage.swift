@@ -94,7 +94,7 @@ struct SMTPDStage {
     var maybeDelivered = true
     var hops = 0
 
-    init(environment: [String: String], sources: [String: SourceLocation], configuration: RelayConfiguration) {
+    init(environment: [String: String], sources: _EnvironmentSources, configuration: RelayConfiguration) {
         let control = configuration.control
         replies = configuration.variant.replies
         authBuild = configuration.auth != nil
@@ -109,7 +109,7 @@ struct SMTPDStage {
         remoteHost = text("TCPREMOTEHOST") ?? "unknown"
         remoteInfo = value("TCPREMOTEINFO")
         relayClient = value("RELAYCLIENT")
-        relayClientSource = sources["RELAYCLIENT"]
+        relayClientSource = relayClient == nil ? nil : sources["RELAYCLIENT"]
         var databytes = control.databytes
         var databytesSource: SourceLocation? = control.storage.databytesSource
         if let text = value("DATABYTES") {

@@ -34,7 +34,7 @@ public enum ScenarioRunner {
         let greetingExpectation = connection.expectation?.greeting
         let greetings = run.session.exchanges[...]
         run.record(
-            greetings, expectations: greetingExpectation.map { [$0] } ?? [], targets: greetingExpectation == nil ? [] : [0],
+            greetings, expectations: greetingExpectation.map { [$0] } ?? [], targets: .leading(greetingExpectation == nil ? 0 : 1),
             position: connection.position, pendingText: "(connect)", subject: "greeting")
 
         for index in connection.steps.indices {
@@ -56,6 +56,22 @@ public enum ScenarioRunner {
     /// Configuration warnings as report lines: `file:line: message`.
     public static func warningTexts(_ warnings: [ConfigurationWarning]) -> [String] {
         warnings.map { warning in warning.source.map { "\($0): \(warning.message)" } ?? warning.message }
+    }
+}
+
+/// Which exchange each expectation of a step applies to (`self[i]`: the index among the step's
+/// exchanges, nil for none); the usual case, expectation i to exchange i, needs no array.
+enum _Targets {
+    /// Expectation i applies to exchange i when i < count.
+    case leading(Int)
+    /// As listed (nil beyond the list).
+    case listed([Int?])
+
+    subscript(index: Int) -> Int? {
+        switch self {
+        case .leading(let count): index < count ? index : nil
+        case .listed(let targets): index < targets.count ? targets[index] : nil
+        }
     }
 }
 
@@ -91,12 +107,12 @@ struct _ConnectionRun {
     mutating func take(_ step: ScenarioStep) {
         let before = session.exchanges.count
         let envelopesBefore = session.envelopes.count
-        var targets: [Int?] = []
+        var targets = _Targets.listed([])
         switch step.action {
         case .send(let bytes):
             _ = session.receive(bytes)
             let count = session.exchanges.count - before
-            targets = step.expectations.indices.map { $0 < count ? $0 : nil }
+            targets = .leading(count)
         case .data(let body, let force):
             _ = session.receive(_ConnectionRun.dataCommand)
             let dataReplies = session.exchanges.count - before
@@ -108,22 +124,22 @@ struct _ConnectionRun {
             let messageReply: Int? = (goAhead || force) && count > dataReplies ? count - 1 : nil
             let dataReply: Int? = dataReplies > 0 ? 0 : nil
             if step.expectations.count == 1 {
-                targets = [goAhead ? messageReply : dataReply]
+                targets = .listed([goAhead ? messageReply : dataReply])
             } else if step.expectations.count == 2 {
-                targets = [dataReply, messageReply]
+                targets = .listed([dataReply, messageReply])
             }
         case .auth(let exchange):
             authenticate(exchange)
             let count = session.exchanges.count - before
             if step.expectations.count == 1 {
-                targets = [count > 0 ? count - 1 : nil]
+                targets = .listed([count > 0 ? count - 1 : nil])
             } else {
-                targets = step.expectations.indices.map { $0 < count ? $0 : nil }
+                targets = .leading(count)
             }
         case .wait(let seconds):
             _ = session.idle(seconds: seconds)
             let count = session.exchanges.count - before
-            targets = step.expectations.indices.map { $0 < count ? $0 : nil }
+            targets = .leading(count)
         case .close:
             session.clientClosed()
         }
@@ -221,7 +237,7 @@ struct _ConnectionRun {
     /// Turns new exchanges into step results, checking the expectations aimed at them
     /// (`targets[i]` is the index in `exchanges` expectation `i` applies to, nil for none).
     mutating func record(
-        _ exchanges: ArraySlice<Exchange>, expectations: [ReplyExpectation], targets: [Int?], position: FilePosition,
+        _ exchanges: ArraySlice<Exchange>, expectations: [ReplyExpectation], targets: _Targets, position: FilePosition,
         pendingText: @autoclosure () -> String, subject: String?
     ) {
         // Expectation i applies to exchange targets[i], unless an earlier one does; the others
@@ -230,11 +246,11 @@ struct _ConnectionRun {
         var byExchange: [Int: Int] = [:]
         var unmatched: [Int] = []
         if expectations.count == 1 {
-            singleTarget = targets.first ?? nil
+            singleTarget = targets[0]
             if singleTarget == nil { unmatched = [0] }
         } else {
             for index in expectations.indices {
-                if index < targets.count, let target = targets[index], byExchange[target] == nil {
+                if let target = targets[index], byExchange[target] == nil {
                     byExchange[target] = index
                 } else {
                     unmatched.append(index)
@@ -389,7 +405,7 @@ struct _ConnectionRun {
     func explanation(for exchange: Exchange?) -> [Fact] {
         if let reasons = exchange?.decision?.reasons, !reasons.isEmpty { return reasons }
         guard let exchange else { return connectionFacts }
-        if exchange.stage == .rblsmtpd, let blocklist = session.connectionDecision.blocklist { return blocklist.reasons }
+        if exchange.stage == .rblsmtpd, let blocklist = session.blocklist { return blocklist.reasons }
         if exchange.stage == .tcpserver { return connectionFacts }
         return []
     }
