@@ -31,9 +31,9 @@ public struct RelaySession: Sendable {
     }
 
     /// The configuration simulated.
-    public let configuration: RelayConfiguration
+    public var configuration: RelayConfiguration { setup.configuration }
     /// The connection, when the session started at tcpserver.
-    public let connection: ClientConnection?
+    public var connection: ClientConnection? { setup.connection }
     /// How tcpserver and rblsmtpd handled the connection (tcpserver's facts are put into words
     /// when this is read, not for every connection).
     public var connectionDecision: ConnectionDecision {
@@ -44,9 +44,9 @@ public struct RelaySession: Sendable {
         var decision = ConnectionDecision(
             tcpserver: tcpserverDecision, environment: environment, blocklist: blocklistDecision,
             smtpd: smtpdDecision)
-        if case .tcpserver(let outcome, _) = origin, let match = outcome.match {
-            decision.ruleKey = match.key
-            decision.ruleSource = match.path.map { SourceLocation(file: $0, line: match.line) }
+        if setup.outcome?.match != nil {
+            decision.ruleKey = setup.outcome?.match?.key
+            if let path = setup.outcome?.match?.path { decision.ruleSource = SourceLocation(file: path, line: setup.outcome?.match?.line) }
         }
         return decision
     }
@@ -56,26 +56,43 @@ public struct RelaySession: Sendable {
 
     /// Whether tcpserver dropped the connection (``connectionDecision``'s tcpserver outcome is
     /// `deny`), without putting tcpserver's facts into words.
-    public var deniedByTCPServer: Bool {
-        switch origin {
-        case .impossible: true
-        case .given: false
-        case .tcpserver(let outcome, _): !outcome.allowed
+    public var deniedByTCPServer: Bool { setup.denied }
+
+    /// What is fixed when the session is made, shared by reference between copies of a
+    /// session (a copy then costs one reference count for all of it). Where the programs'
+    /// environment came from is one of: tcpserver's answer for the connection (`outcome`, with
+    /// tcpserver's own environment, `inherited`); a connection tcpserver could not have accepted
+    /// (`impossible`: not an IP address); or an environment given
+    /// (`init(configuration:childEnvironment:)`: none of the three).
+    final class Setup: Sendable {
+        let configuration: RelayConfiguration
+        let connection: ClientConnection?
+        /// tcpserver's answer, when the session started at tcpserver.
+        let outcome: TCPServerOutcome?
+        /// tcpserver's own environment, when the session started at tcpserver.
+        let inherited: [String: String]
+        /// Why tcpserver could not have accepted the connection.
+        let impossible: String?
+        let childEnvironment: [String: String]
+        /// Whether tcpserver dropped the connection.
+        let denied: Bool
+
+        init(
+            configuration: RelayConfiguration, connection: ClientConnection?, outcome: TCPServerOutcome? = nil,
+            inherited: [String: String] = [:], impossible: String? = nil, childEnvironment: [String: String]
+        ) {
+            self.configuration = configuration
+            self.connection = connection
+            self.outcome = outcome
+            self.inherited = inherited
+            self.impossible = impossible
+            self.childEnvironment = childEnvironment
+            self.denied = impossible != nil || outcome?.allowed == false
         }
     }
 
-    /// Where the programs' environment came from.
-    enum Origin {
-        /// tcpserver's answer for the connection, and tcpserver's own (inherited) environment.
-        case tcpserver(TCPServerOutcome, inherited: [String: String])
-        /// tcpserver could not have accepted this connection (not an IP address).
-        case impossible(String)
-        /// The environment was given (`init(configuration:childEnvironment:)`).
-        case given
-    }
-
-    let origin: Origin
-    let childEnvironment: [String: String]
+    let setup: Setup
+    var childEnvironment: [String: String] { setup.childEnvironment }
     /// Set by ``renewed(clientPort:clock:lookupTiming:)``: the client's port in
     /// ``childEnvironment`` and the one this connection has.
     var clientPortChange: (old: String, new: String)? = nil
@@ -154,8 +171,6 @@ public struct RelaySession: Sendable {
     public init(
         configuration: RelayConfiguration, connection: ClientConnection, lookupTiming: CDBLookupRecorder.Sampling? = nil
     ) {
-        self.configuration = configuration
-        self.connection = connection
         self.startClock = configuration.clock
         let tcpConnection = TCPServerConnection(
             localIP: connection.serverIP, localPort: connection.serverPort, remoteIP: connection.clientIP,
@@ -171,12 +186,12 @@ public struct RelaySession: Sendable {
                 tcpConnection, options: configuration.tcpserver, rules: configuration.rules,
                 inheritedEnvironment: inherited, recording: &rulesLookups)
         } catch {
-            self.origin = .impossible("\(error)")
-            self.childEnvironment = [:]
+            self.setup = Setup(configuration: configuration, connection: connection, impossible: "\(error)", childEnvironment: [:])
             return
         }
-        self.origin = .tcpserver(outcome, inherited: inherited)
-        self.childEnvironment = outcome.environment
+        self.setup = Setup(
+            configuration: configuration, connection: connection, outcome: outcome, inherited: inherited,
+            childEnvironment: outcome.environment)
         if !outcome.allowed {
             self.exitStatus = outcome.match == nil ? 111 : 100
             return
@@ -189,62 +204,63 @@ public struct RelaySession: Sendable {
 
     /// tcpserver's decision in facts.
     var tcpserverDecision: Decision {
-        switch origin {
-        case .impossible(let message):
+        if let message = setup.impossible {
             return Decision(.connection, .deny, reasons: [Fact(.tcpserverNote(message))])
-        case .given:
-            return Decision(.connection, .accept, reasons: [Fact(.note("environment given"))])
-        case .tcpserver(let outcome, let inherited):
-            var reasons: [Fact] = []
-            let rulesLocation = outcome.match.flatMap { match in
-                match.path.map { SourceLocation(file: $0, line: match.line) }
-            }
-            if let match = outcome.match {
-                if let key = match.key {
-                    reasons.append(Fact(.ruleMatched(key: key, action: match.action.rawValue), source: rulesLocation))
-                } else {
-                    reasons.append(Fact(.noRuleMatched(keysTried: match.keysTried)))
-                }
-                if match.action == .allow {
-                    for variable in match.variables {
-                        reasons.append(
-                            Fact(.ruleSetVariable(name: variable.name, value: variable.value), source: rulesLocation))
-                    }
-                }
-            } else if let rules = configuration.rules, let failure = rules.readFailure {
-                reasons.append(
-                    Fact(
-                        .rulesMissing(path: rules.path, allowed: outcome.allowed && failure.isMissingFile),
-                        source: SourceLocation(file: rules.path)))
-            } else {
-                reasons.append(Fact(.noRules))
-            }
-            if outcome.allowed {
-                if let host = outcome.remoteHost {
-                    reasons.append(Fact(.remoteHost(name: host)))
-                } else {
-                    let why: String
-                    if !configuration.tcpserver.lookupRemoteHost {
-                        why = "tcpserver runs with -H"
-                    } else if connection?.ptrName == nil {
-                        why = "no PTR record"
-                    } else {
-                        why = "-p: the PTR name does not resolve back to the client"
-                    }
-                    reasons.append(Fact(.noRemoteHost(reason: why)))
-                }
-                if !inherited.isEmpty {
-                    let ruleVariables = outcome.match?.variables ?? []
-                    for (name, value) in inherited.sorted(by: { $0.key < $1.key })
-                    where !ruleVariables.contains(where: { $0.name == name }) {
-                        if ["RELAYCLIENT", "RBLSMTPD", "SMTPAUTH", "DATABYTES"].contains(name) {
-                            reasons.append(Fact(.inheritedVariable(name: name, value: value)))
-                        }
-                    }
-                }
-            }
-            return Decision(.connection, outcome.allowed ? .accept : .deny, reasons: reasons)
         }
+        guard let outcome = setup.outcome else {
+            return Decision(.connection, .accept, reasons: [Fact(.note("environment given"))])
+        }
+        let inherited = setup.inherited
+        var reasons: [Fact] = []
+        reasons.reserveCapacity(4)
+        let rulesLocation = outcome.match.flatMap { match in
+            match.path.map { SourceLocation(file: $0, line: match.line) }
+        }
+        if let match = outcome.match {
+            if let key = match.key {
+                reasons.append(Fact(.ruleMatched(key: key, action: match.action.rawValue), source: rulesLocation))
+            } else {
+                reasons.append(Fact(.noRuleMatched(keysTried: match.keysTried)))
+            }
+            if match.action == .allow {
+                for variable in match.variables {
+                    reasons.append(
+                        Fact(.ruleSetVariable(name: variable.name, value: variable.value), source: rulesLocation))
+                }
+            }
+        } else if let rules = configuration.rules, let failure = rules.readFailure {
+            reasons.append(
+                Fact(
+                    .rulesMissing(path: rules.path, allowed: outcome.allowed && failure.isMissingFile),
+                    source: SourceLocation(file: rules.path)))
+        } else {
+            reasons.append(Fact(.noRules))
+        }
+        if outcome.allowed {
+            if let host = outcome.remoteHost {
+                reasons.append(Fact(.remoteHost(name: host)))
+            } else {
+                let why: String
+                if !configuration.tcpserver.lookupRemoteHost {
+                    why = "tcpserver runs with -H"
+                } else if setup.connection?.ptrName == nil {
+                    why = "no PTR record"
+                } else {
+                    why = "-p: the PTR name does not resolve back to the client"
+                }
+                reasons.append(Fact(.noRemoteHost(reason: why)))
+            }
+            if !inherited.isEmpty {
+                let ruleVariables = outcome.match?.variables ?? []
+                for (name, value) in inherited.sorted(by: { $0.key < $1.key })
+                where !ruleVariables.contains(where: { $0.name == name }) {
+                    if ["RELAYCLIENT", "RBLSMTPD", "SMTPAUTH", "DATABYTES"].contains(name) {
+                        reasons.append(Fact(.inheritedVariable(name: name, value: value)))
+                    }
+                }
+            }
+        }
+        return Decision(.connection, outcome.allowed ? .accept : .deny, reasons: reasons)
     }
 
     /// A session that starts after tcpserver, with the environment tcpserver gave its child
@@ -256,11 +272,8 @@ public struct RelaySession: Sendable {
         configuration: RelayConfiguration, childEnvironment environment: [String: String],
         lookupTiming: CDBLookupRecorder.Sampling? = nil
     ) {
-        self.configuration = configuration
-        self.connection = nil
+        self.setup = Setup(configuration: configuration, connection: nil, childEnvironment: environment)
         self.startClock = configuration.clock
-        self.origin = .given
-        self.childEnvironment = environment
         (self.rbl, self.smtpd, self.blocklistDecision) = RelaySession.makeProgram(
             configuration: configuration, environment: environment, sources: _EnvironmentSources(given: environment),
             lookupTiming: lookupTiming)

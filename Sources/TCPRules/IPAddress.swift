@@ -90,30 +90,10 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
     /// Whether `text` is a dotted quad exactly as tcpserver prints it (1-3 digits per part, no
     /// leading zeros, each part at most 255): then it is its own ``tcpserverString``.
     static func isCanonicalIPv4(_ text: String) -> Bool {
-        var dots = 0
-        var digits = 0
-        var value = 0
-        var startsWithZero = false
-        for byte in text.utf8 {
-            if byte == Byte.dot {
-                guard digits > 0, dots < 3 else { return false }
-                dots += 1
-                digits = 0
-                value = 0
-                continue
-            }
-            // A digit; not after a part's leading 0, and the part stays at most 255.
-            guard byte &- 0x30 < 10 else { return false }
-            if digits == 0 {
-                startsWithZero = byte == 0x30
-            } else if startsWithZero {
-                return false
-            }
-            value = value * 10 + Int(byte - 0x30)
-            digits += 1
-            if value > 255 { return false }
-        }
-        return dots == 3 && digits > 0
+        // Through the contiguous bytes: a dotted quad is a small (inline) string, whose `utf8`
+        // view decodes it again for every byte.
+        var text = text
+        return text.withUTF8 { isCanonicalIPv4(bytes: $0) }
     }
 
     /// ucspi-tcp-ipv6's `ip6_fmt` of the 16-byte form (`TCP6REMOTEIP`): IPv4 becomes

@@ -20,31 +20,70 @@ public struct RulesDatabase: Sendable {
         case unreadable
     }
 
+    /// Everything fixed when the database is made, shared by reference between copies (a
+    /// configuration hands the database to every connection; a copy then costs one reference
+    /// count, not one per field).
+    final class Storage: Sendable {
+        let path: String
+        let dialect: RulesDialect
+        let kind: Kind
+        let cdb: CDB?
+        let source: RulesSource?
+        let readFailure: RulesReadFailure?
+        let locations: [[UInt8]: (line: Int, data: [UInt8])]
+        let index: _RulesIndex?
+        let explained: [RuleMatch]?
+
+        init(
+            path: String, dialect: RulesDialect, kind: Kind, cdb: CDB?, source: RulesSource?, readFailure: RulesReadFailure?,
+            locations: [[UInt8]: (line: Int, data: [UInt8])], index: _RulesIndex?, explained: [RuleMatch]?
+        ) {
+            self.path = path
+            self.dialect = dialect
+            self.kind = kind
+            self.cdb = cdb
+            self.source = source
+            self.readFailure = readFailure
+            self.locations = locations
+            self.index = index
+            self.explained = explained
+        }
+
+        /// The same, with the rules explained.
+        func explaining(_ explained: [RuleMatch]?) -> Storage {
+            Storage(
+                path: path, dialect: dialect, kind: kind, cdb: cdb, source: source, readFailure: readFailure,
+                locations: locations, index: index, explained: explained)
+        }
+    }
+
+    private(set) var storage: Storage
+
     /// The file the rules come from (the cdb, or the source file).
-    public let path: String
+    public var path: String { storage.path }
     /// The dialect the source was parsed with (for a cdb: the dialect its neighbouring source was
     /// parsed with, if any).
-    public let dialect: RulesDialect
+    public var dialect: RulesDialect { storage.dialect }
     /// What the database was made from.
-    public let kind: Kind
+    public var kind: Kind { storage.kind }
     /// The cdb lookups are made in (for source: the compiled bytes); nil when unreadable.
-    public let cdb: CDB?
+    public var cdb: CDB? { storage.cdb }
     /// The parsed source: the file itself, or for a cdb the source next to it (`tcp.smtp` for
     /// `tcp.smtp.cdb`) when it exists and parses. It is used only to attach line numbers.
-    public let source: RulesSource?
+    public var source: RulesSource? { storage.source }
     /// Why the file could not be read, for ``Kind/unreadable``.
-    public let readFailure: RulesReadFailure?
+    public var readFailure: RulesReadFailure? { storage.readFailure }
 
     /// For each key, the first source rule that produces it: its line and its data. For a cdb, the
     /// line is attached to a match only when the data is the same (the source may be newer).
-    let locations: [[UInt8]: (line: Int, data: [UInt8])]
+    var locations: [[UInt8]: (line: Int, data: [UInt8])] { storage.locations }
     /// An in-memory index of the cdb's keys (nil when not wanted, or when the cdb is too large or
     /// damaged: lookups then probe the cdb itself, with the same answers).
-    let index: _RulesIndex?
+    var index: _RulesIndex? { storage.index }
 
     /// For each entry of ``index``, the rule explained (see ``explain(key:data:)``), made once so
     /// that a lookup copies it; nil without an index or for more than ``explainedLimit`` keys.
-    private(set) var explained: [RuleMatch]?
+    var explained: [RuleMatch]? { storage.explained }
     /// The most keys whose rules are explained in advance.
     static let explainedLimit = 100_000
 
@@ -61,16 +100,11 @@ public struct RulesDatabase: Sendable {
     /// - Parameter indexed: build an in-memory index of the keys (about 100 bytes per key) so
     ///   lookups run at C speed; false probes the cdb itself. Answers are the same either way.
     public init(cdb: CDB, path: String, source: RulesSource?, indexed: Bool = true) {
-        self.path = path
-        self.dialect = source?.dialect ?? .ucspiTCP
-        self.kind = .cdb
-        self.cdb = cdb
-        self.source = source
-        self.readFailure = nil
-        self.locations = source.map(RulesDatabase.locations(of:)) ?? [:]
-        self.index = indexed ? RulesDatabase.makeIndex(cdb) : nil
-        self.explained = nil
-        self.explained = explainAll()
+        storage = Storage(
+            path: path, dialect: source?.dialect ?? .ucspiTCP, kind: .cdb, cdb: cdb, source: source, readFailure: nil,
+            locations: source.map(RulesDatabase.locations(of:)) ?? [:], index: indexed ? RulesDatabase.makeIndex(cdb) : nil,
+            explained: nil)
+        storage = storage.explaining(explainAll())
     }
 
     /// A database over tcprules source text.
@@ -99,28 +133,16 @@ public struct RulesDatabase: Sendable {
         } catch {
             throw .cdb(error)
         }
-        self.cdb = cdb
-        self.index = RulesDatabase.makeIndex(cdb)
-        self.path = source.path
-        self.dialect = source.dialect
-        self.kind = .source
-        self.source = source
-        self.readFailure = nil
-        self.locations = RulesDatabase.locations(of: source)
-        self.explained = nil
-        self.explained = explainAll()
+        storage = Storage(
+            path: source.path, dialect: source.dialect, kind: .source, cdb: cdb, source: source, readFailure: nil,
+            locations: RulesDatabase.locations(of: source), index: RulesDatabase.makeIndex(cdb), explained: nil)
+        storage = storage.explaining(explainAll())
     }
 
     private init(unreadable path: String, failure: RulesReadFailure) {
-        self.path = path
-        self.dialect = .ucspiTCP
-        self.kind = .unreadable
-        self.cdb = nil
-        self.source = nil
-        self.readFailure = failure
-        self.locations = [:]
-        self.index = nil
-        self.explained = nil
+        storage = Storage(
+            path: path, dialect: .ucspiTCP, kind: .unreadable, cdb: nil, source: nil, readFailure: failure, locations: [:],
+            index: nil, explained: nil)
     }
 
     /// Every indexed rule explained, in entry order (nil: no index, or too many keys).

@@ -145,18 +145,21 @@ public struct CheckRunner: Sendable {
         configurations.reserveCapacity(scenario.connections.count)
         var problems: [ScenarioError] = []
         var seen: Set<String> = []
-        var previous: (ScenarioConnection, RelayConfigurationBox)? = nil
-        for connection in scenario.connections {
-            if let (other, box) = previous, other.sharesConfiguration(with: connection) {
-                configurations.append(box)
+        // By index, here and below: a connection is a large struct, and a loop over the
+        // connections would copy each one.
+        var previous: (index: Int, box: RelayConfigurationBox)? = nil
+        for ordinal in scenario.connections.indices {
+            if let previous, scenario.connections[previous.index].sharesConfiguration(with: scenario.connections[ordinal]) {
+                configurations.append(previous.box)
                 continue
             }
             do {
-                let configuration = try loader.configuration(for: connection.configuration, context: connection.position)
+                let spec = scenario.connections[ordinal].configuration
+                let configuration = try loader.configuration(for: spec, context: scenario.connections[ordinal].position)
                 let box = RelayConfigurationBox(
-                    configuration, connection: loader.connection(for: connection.configuration, clientIP: connection.client.ip))
+                    configuration, connection: loader.connection(for: spec, clientIP: scenario.connections[ordinal].client.ip))
                 configurations.append(box)
-                previous = (connection, box)
+                previous = (ordinal, box)
             } catch {
                 if seen.insert(error.description).inserted { problems.append(error) }
             }
@@ -170,7 +173,6 @@ public struct CheckRunner: Sendable {
             }
             return
         }
-        // By index: a connection is a large struct, and the loop would copy each one.
         for ordinal in scenario.connections.indices {
             let box = configurations[ordinal]
             let timing = lookupSampleEvery > 0 ? CDBLookupRecorder.Sampling(every: lookupSampleEvery, phase: ordinal) : nil

@@ -230,7 +230,7 @@ struct _ScenarioParser {
             steps = try compactSteps(compact, client: client, connection: node)
         }
         var connection = ScenarioConnection(
-            name: name ?? "connection " + String(index) + " from " + client.ip, index: index, position: node.position,
+            name: name ?? "connection \(index) from \(client.ip)", index: index, position: node.position,
             configuration: ConfigurationSpec(), client: client, expectation: expectation, steps: steps ?? [])
         if isInline, !hasOverrides || overrides.isEmpty {
             connection.configurationBox = sharedConfiguration

@@ -41,6 +41,11 @@ public final class YAMLSource: Sendable {
         case .contents(let contents): bytes = contents
         case let other: throw ScenarioError(file: path, other.problem(what: "a YAML file") ?? "cannot be read")
         }
+        // The standard library's check first (one fast pass that also makes the text); the
+        // byte-by-byte search only for a file it refuses, to say where.
+        if let text = String(validating: bytes, as: UTF8.self) {
+            return YAMLSource(text: text, path: path, maxFileBytes: maxFileBytes)
+        }
         if let bad = firstInvalidUTF8(bytes) {
             let (line, column, lineText) = YAMLSource.lineAndColumn(ofByte: bad, in: bytes)
             throw ScenarioError(
