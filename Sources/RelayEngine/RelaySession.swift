@@ -44,10 +44,8 @@ public struct RelaySession: Sendable {
         var decision = ConnectionDecision(
             tcpserver: tcpserverDecision, environment: environment, blocklist: blocklistDecision,
             smtpd: smtpdDecision)
-        if setup.outcome?.match != nil {
-            decision.ruleKey = setup.outcome?.match?.key
-            if let path = setup.outcome?.match?.path { decision.ruleSource = SourceLocation(file: path, line: setup.outcome?.match?.line) }
-        }
+        decision.ruleKey = setup.ruleKey
+        decision.ruleSource = setup.ruleSource
         return decision
     }
 
@@ -76,6 +74,9 @@ public struct RelaySession: Sendable {
         let childEnvironment: [String: String]
         /// Whether tcpserver dropped the connection.
         let denied: Bool
+        /// The key of the rule that matched, and where the rule is written.
+        let ruleKey: String?
+        let ruleSource: SourceLocation?
 
         init(
             configuration: RelayConfiguration, connection: ClientConnection?, outcome: TCPServerOutcome? = nil,
@@ -88,6 +89,13 @@ public struct RelaySession: Sendable {
             self.impossible = impossible
             self.childEnvironment = childEnvironment
             self.denied = impossible != nil || outcome?.allowed == false
+            if let match = outcome?.match {
+                ruleKey = match.key
+                ruleSource = match.path.map { SourceLocation(file: $0, line: match.line) }
+            } else {
+                ruleKey = nil
+                ruleSource = nil
+            }
         }
     }
 
@@ -169,8 +177,11 @@ public struct RelaySession: Sendable {
     ///
     /// - Parameter lookupTiming: time one cdb lookup in N (see ``lookups``); nil: only count them.
     public init(
-        configuration: RelayConfiguration, connection: ClientConnection, lookupTiming: CDBLookupRecorder.Sampling? = nil
+        configuration: RelayConfiguration, connection: consuming ClientConnection,
+        lookupTiming: CDBLookupRecorder.Sampling? = nil
     ) {
+        // The connection and tcpserver's answer move into the set-up last, once read: each
+        // copy of them would cost a reference count per field.
         self.startClock = configuration.clock
         let tcpConnection = TCPServerConnection(
             localIP: connection.serverIP, localPort: connection.serverPort, remoteIP: connection.clientIP,
@@ -189,17 +200,19 @@ public struct RelaySession: Sendable {
             self.setup = Setup(configuration: configuration, connection: connection, impossible: "\(error)", childEnvironment: [:])
             return
         }
+        let environment = outcome.environment
+        if outcome.allowed {
+            (self.rbl, self.smtpd, self.blocklistDecision) = RelaySession.makeProgram(
+                configuration: configuration, environment: environment,
+                sources: _EnvironmentSources(match: outcome.match, rulesPath: configuration.rules?.path, inherited: inherited),
+                lookupTiming: lookupTiming)
+        } else {
+            // 100 for a rule's deny, 111 when the rules could not be read.
+            if case .some = outcome.match { self.exitStatus = 100 } else { self.exitStatus = 111 }
+        }
         self.setup = Setup(
             configuration: configuration, connection: connection, outcome: outcome, inherited: inherited,
-            childEnvironment: outcome.environment)
-        if !outcome.allowed {
-            self.exitStatus = outcome.match == nil ? 111 : 100
-            return
-        }
-        (self.rbl, self.smtpd, self.blocklistDecision) = RelaySession.makeProgram(
-            configuration: configuration, environment: outcome.environment,
-            sources: _EnvironmentSources(match: outcome.match, rulesPath: configuration.rules?.path, inherited: inherited),
-            lookupTiming: lookupTiming)
+            childEnvironment: environment)
     }
 
     /// tcpserver's decision in facts.

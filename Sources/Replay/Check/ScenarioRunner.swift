@@ -264,7 +264,7 @@ struct _ConnectionRun {
         for offset in 0..<exchanges.count {
             // Built in place, and the exchange read where it is: both are large structs, and
             // copying them costs more than the rest.
-            steps.append(stepResult(exchanges[exchanges.startIndex + offset], position: position))
+            appendStepResult(exchanges[exchanges.startIndex + offset], position: position)
             if let expectation = expectations.isEmpty ? nil : expectation(for: offset) {
                 let last = steps.count - 1
                 steps[last].expected = expectation.written
@@ -300,7 +300,8 @@ struct _ConnectionRun {
         }
     }
 
-    func stepResult(_ exchange: Exchange, position: FilePosition) -> StepResult {
+    /// Appends the step result of `exchange` (built in place: a step result is a large struct).
+    mutating func appendStepResult(_ exchange: Exchange, position: FilePosition) {
         let kind: StepResult.Kind
         let text: String
         var client = exchange.clientBytes
@@ -323,11 +324,13 @@ struct _ConnectionRun {
             kind = .timeout
             text = "(idle)"
         }
-        return StepResult(
-            index: steps.count, position: position, kind: kind, client: client, clientText: text,
-            replyBytes: exchange.reply, closed: exchange.closedAfter, stage: exchange.stage.rawValue,
-            decision: exchange.decision?.outcome.rawValue, subject: exchange.decision?.subject.rawValue,
-            reasons: exchange.decision == nil ? [] : explanation(for: exchange))
+        let reasons = exchange.decision == nil ? [] : explanation(for: exchange)
+        steps.append(
+            StepResult(
+                index: steps.count, position: position, kind: kind, client: client, clientText: text,
+                replyBytes: exchange.reply, closed: exchange.closedAfter, stage: exchange.stage.rawValue,
+                decision: exchange.decision?.outcome.rawValue, subject: exchange.decision?.subject.rawValue,
+                reasons: reasons))
     }
 
     /// Why `expectation` does not hold for `exchange` (nil: it holds).
