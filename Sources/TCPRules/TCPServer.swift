@@ -223,10 +223,19 @@ public enum TCPServer {
             }
         }
 
-        var environment = inheritedEnvironment
-        environment.reserveCapacity(inheritedEnvironment.count + (ipv6Server ? 15 : 8) + (match?.variables.count ?? 0))
+        // Usually nothing is inherited: the variables then go into a new dictionary of the right
+        // size, and an unset variable needs no removal.
+        let capacity = inheritedEnvironment.count + (ipv6Server ? 15 : 8) + (match?.variables.count ?? 0)
+        let inherits = !inheritedEnvironment.isEmpty
+        var environment: [String: String]
+        if inherits {
+            environment = inheritedEnvironment
+            environment.reserveCapacity(capacity)
+        } else {
+            environment = Dictionary(minimumCapacity: capacity)
+        }
         func set(_ name: String, _ value: String?) {
-            if let value { environment[name] = value } else { environment.removeValue(forKey: name) }
+            if let value { environment[name] = value } else if inherits { environment.removeValue(forKey: name) }
         }
         let localPort = String(connection.localPort)
         let remotePort = String(connection.remotePort)

@@ -230,7 +230,7 @@ struct _ScenarioParser {
             steps = try compactSteps(compact, client: client, connection: node)
         }
         var connection = ScenarioConnection(
-            name: name ?? "connection \(index) from \(client.ip)", index: index, position: node.position,
+            name: name ?? _ScenarioParser.defaultName(index: index, ip: client.ip), index: index, position: node.position,
             configuration: ConfigurationSpec(), client: client, expectation: expectation, steps: steps ?? [])
         if isInline, !hasOverrides || overrides.isEmpty {
             connection.configurationBox = sharedConfiguration
@@ -437,12 +437,27 @@ struct _ScenarioParser {
 
     static let quit: [UInt8] = Array("QUIT\r\n".utf8)
 
+    /// `connection 12 from 192.0.2.7`: the name of a connection without one, made in one
+    /// allocation (string interpolation grows the string several times).
+    static func defaultName(index: Int, ip: String) -> String {
+        let number = String(index)
+        var name = ""
+        name.reserveCapacity(16 + number.utf8.count + ip.utf8.count)
+        name += "connection "
+        name += number
+        name += " from "
+        name += ip
+        return name
+    }
+
     /// `prefix + text + suffix + CRLF` as UTF-8.
     static func line(_ prefix: StaticString, _ text: String, _ suffix: StaticString = "") -> [UInt8] {
         var bytes: [UInt8] = []
+        var text = text
         bytes.reserveCapacity(prefix.utf8CodeUnitCount + text.utf8.count + suffix.utf8CodeUnitCount + 2)
         prefix.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: text.utf8)
+        // The contiguous bytes, not the UTF-8 view (which is read a byte at a time).
+        text.withUTF8 { bytes.append(contentsOf: $0) }
         suffix.withUTF8Buffer { bytes.append(contentsOf: $0) }
         bytes.append(13)
         bytes.append(10)
