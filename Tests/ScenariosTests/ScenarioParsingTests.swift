@@ -11,6 +11,19 @@ struct ScenarioParsingTests {
         return nil
     }
 
+    /// Connections without a name are named by their number (1, 2, … 100, …) and client.
+    @Test func unnamedConnectionsAreNamedByNumberAndClient() throws {
+        var text = minimalConfig
+        for index in 1...120 { text += "  - client: 192.0.2.\(index % 250)\n    steps: [QUIT]\n" }
+        text += "  - client: \"2001:db8::7\"\n    steps: [QUIT]\n"
+        let file = try parseScenario(text)
+        #expect(file.connections.count == 121)
+        for (offset, connection) in file.connections.enumerated() {
+            let ip = offset == 120 ? "2001:db8::7" : "192.0.2.\((offset + 1) % 250)"
+            #expect(connection.name == "connection \(offset + 1) from \(ip)")
+        }
+    }
+
     @Test func theCompactFormExpandsToAClientSession() throws {
         let file = try parseScenario(
             minimalConfig + """

@@ -437,17 +437,24 @@ struct _ScenarioParser {
 
     static let quit: [UInt8] = Array("QUIT\r\n".utf8)
 
-    /// `connection 12 from 192.0.2.7`: the name of a connection without one, made in one
-    /// allocation (string interpolation grows the string several times).
+    /// `connection 12 from 192.0.2.7`: the name of a connection without one, put together as
+    /// bytes (appending to a string costs several times more).
     static func defaultName(index: Int, ip: String) -> String {
-        let number = String(index)
-        var name = ""
-        name.reserveCapacity(16 + number.utf8.count + ip.utf8.count)
-        name += "connection "
-        name += number
-        name += " from "
-        name += ip
-        return name
+        var bytes: [UInt8] = []
+        var ip = ip
+        bytes.reserveCapacity(40 + ip.utf8.count)
+        bytes.append(contentsOf: "connection ".utf8)
+        var digits = 1
+        while digits <= index / 10 { digits *= 10 }
+        var rest = index
+        while digits > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(rest / digits))
+            rest %= digits
+            digits /= 10
+        }
+        bytes.append(contentsOf: " from ".utf8)
+        ip.withUTF8 { bytes.append(contentsOf: $0) }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// `prefix + text + suffix + CRLF` as UTF-8.
