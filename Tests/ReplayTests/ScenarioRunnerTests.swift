@@ -222,13 +222,25 @@ struct ScenarioFuzzRegressionTests {
 
 /// The JSON Lines writer's byte buffer escapes exactly as ``ByteText/json(_:)`` does.
 struct JSONBufferTests {
-    @Test func stringsAreEscapedAsByteTextEscapesThem() {
+    /// JSON string literals, checked against a JSON parser (the text comes back) and against
+    /// the escapes written out by hand.
+    @Test func stringsAreEscapedAsJSONReadsThem() throws {
+        #expect(ByteText.json("plain <x@y> é 😀 /") == "\"plain <x@y> é 😀 /\"")
+        #expect(ByteText.json("a\"b\\c\nd\re\tf") == #""a\"b\\c\nd\re\tf""#)
+        #expect(ByteText.json("\u{0}\u{1F}\u{7F}\u{85}") == "\"\\u0000\\u001f\\u007f\u{85}\"")
+        #expect(ByteText.json(nil as String?) == "null")
+        #expect(ByteText.json(["a", "\""]) == #"["a","\""]"#)
+
         var generator = SplitMix64(seed: 21)
         let pieces = ["a", "\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "😀", " ", "<x@y>", "\u{85}", "/"]
         for _ in 0..<2000 {
             var text = ""
             for _ in 0..<Int(generator.next() % 6) { text += pieces[Int(generator.next() % UInt64(pieces.count))] }
-            #expect(JSONLinesReportWriter._bufferedJSON(text) == ByteText.json(text))
+            let literal = ByteText.json(text)
+            #expect(!literal.utf8.contains { $0 < 0x20 || $0 == 0x7F }, "a raw control character in \(literal)")
+            let parsed = try JSONSerialization.jsonObject(with: Data("[\(literal)]".utf8)) as? [String]
+            #expect(parsed == [text])
+            #expect(JSONLinesReportWriter._bufferedJSON(text) == literal)
             let reply = Array(text.utf8)
             #expect(JSONLinesReportWriter._bufferedJSONReplyLines(reply) == ByteText.json(ByteText.replyLines(reply)))
         }

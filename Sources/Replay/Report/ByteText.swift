@@ -87,41 +87,18 @@ public enum ByteText {
 
     // MARK: - JSON and XML
 
-    /// A JSON string literal (quotes included), escaping `"`, `\` and control characters.
+    /// A JSON string literal (quotes included), escaping `"`, `\` and control characters: `\"`,
+    /// `\\`, `\n`, `\r`, `\t`, `\u00XX` for the other control characters and DEL; everything
+    /// else, non-ASCII included, as is. (Written by ``_JSONBuffer``, as JSON Lines records are.)
     public static func json(_ text: String) -> String {
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F }) {
-            return "\"" + text + "\""
-        }
-        var result = "\""
-        result.reserveCapacity(text.utf8.count + 2)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let digits = Array("0123456789abcdef")
-                    result += "\\u00" + String(digits[Int(scalar.value >> 4)]) + String(digits[Int(scalar.value & 15)])
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result + "\""
+        var buffer = _JSONBuffer(capacity: text.utf8.count + 2)
+        buffer.string(text)
+        return buffer.text
     }
 
-    /// Appends a JSON string literal (quotes included) to `out`, without intermediate strings.
+    /// Appends a JSON string literal (quotes included) to `out` (see ``json(_:)-(String)``).
     public static func appendJSON(_ text: String, to out: inout String) {
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F }) {
-            out.append("\"")
-            out.append(text)
-            out.append("\"")
-        } else {
-            out.append(json(text))
-        }
+        out.append(json(text))
     }
 
     /// Appends a JSON string literal or `null`.

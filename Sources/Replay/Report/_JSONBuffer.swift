@@ -1,9 +1,9 @@
 import RelayEngine
 
 /// JSON text built as UTF-8 bytes: strings are copied whole when nothing in them needs escaping
-/// (the usual case), and escaped byte by byte otherwise (the same escapes as
-/// ``ByteText/json(_:)-(String)``: `\"`, `\\`, `\n`, `\r`, `\t`, `\u00XX` for other control
-/// characters and DEL; everything else, UTF-8 included, as is).
+/// (the usual case), and escaped byte by byte otherwise: `\"`, `\\`, `\n`, `\r`, `\t`, `\u00XX`
+/// for other control characters and DEL; everything else, UTF-8 included, as is. Every JSON
+/// string relaylab writes goes through it (``ByteText/json(_:)-(String)`` too).
 struct _JSONBuffer {
     var bytes: [UInt8] = []
 
