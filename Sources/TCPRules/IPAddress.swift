@@ -89,7 +89,7 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether `text` is a dotted quad exactly as tcpserver prints it (1-3 digits per part, no
     /// leading zeros, each part at most 255): then it is its own ``tcpserverString``.
-    static func isCanonicalIPv4(_ text: String) -> Bool {
+    public static func isCanonicalIPv4(_ text: String) -> Bool {
         // Through the contiguous bytes: a dotted quad is a small (inline) string, whose `utf8`
         // view decodes it again for every byte.
         var text = text

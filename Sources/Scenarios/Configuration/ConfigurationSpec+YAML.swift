@@ -361,7 +361,7 @@ extension ConfigurationSpec {
     /// An IPv4 or IPv6 address, as text.
     static func parseIP(_ value: YAMLNode) throws(ScenarioError) -> String {
         let text = try value.string()
-        guard IPAddress(text) != nil else {
+        guard IPAddress.isCanonicalIPv4(text) || IPAddress(text) != nil else {
             throw value.error("'\(text)' is not an IP address")
         }
         return text

@@ -443,7 +443,7 @@ struct _ScenarioParser {
         var bytes: [UInt8] = []
         var ip = ip
         bytes.reserveCapacity(40 + ip.utf8.count)
-        bytes.append(contentsOf: "connection ".utf8)
+        ("connection " as StaticString).withUTF8Buffer { bytes.append(contentsOf: $0) }
         var digits = 1
         while digits <= index / 10 { digits *= 10 }
         var rest = index
@@ -452,7 +452,7 @@ struct _ScenarioParser {
             rest %= digits
             digits /= 10
         }
-        bytes.append(contentsOf: " from ".utf8)
+        (" from " as StaticString).withUTF8Buffer { bytes.append(contentsOf: $0) }
         ip.withUTF8 { bytes.append(contentsOf: $0) }
         return String(decoding: bytes, as: UTF8.self)
     }
