@@ -587,7 +587,8 @@ public struct RelaySession: Sendable {
         return result.reply
     }
 
-    private mutating func record(_ exchange: Exchange) {
+    /// Keeps an exchange (taken, not copied: an exchange is a large struct).
+    private mutating func record(_ exchange: consuming Exchange) {
         exchanges.append(exchange)
     }
 
