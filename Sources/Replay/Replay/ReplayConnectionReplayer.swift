@@ -451,13 +451,12 @@ struct _DialogueRun {
             record(.unobservable(reason: reason), simulated: reply, decisionAt: decisionAt, stage: stage, label: label)
         } else if let reason = step.unobservable {
             record(.unobservable(reason: reason), simulated: reply, decisionAt: decisionAt, stage: stage, label: label)
-        } else if let recorded = step.reply {
+        } else if step.reply != nil {
+            // The recorded reply is read through `step.reply!` rather than bound: no copy of it.
             let challenge = _DialogueRun.isCommand(step, "AUTH") && _DialogueRun.isCramMD5(step.clientBytes)
-            let same = recorded.isComplete
-                && ReplayReplies.same(recorded: recorded.bytes, simulated: reply, options: options, challenge: challenge)
-            compare(
-                step, number: number, recorded: recorded, reply: reply, decisionAt: decisionAt, stage: stage, same: same,
-                label: label)
+            let same = step.reply!.isComplete
+                && ReplayReplies.same(recorded: step.reply!.bytes, simulated: reply, options: options, challenge: challenge)
+            compare(step, number: number, reply: reply, decisionAt: decisionAt, stage: stage, same: same, label: label)
         } else {
             record(
                 .unobservable(reason: "no reply from the server was captured"), simulated: reply, decisionAt: decisionAt,
@@ -496,11 +495,10 @@ struct _DialogueRun {
     }
 
     mutating func compare(
-        _ step: DialogueStep, number: Int, recorded: ServerReply, reply: [UInt8], decisionAt: Int?, stage: Stage?,
-        same: Bool, label: Bool
+        _ step: DialogueStep, number: Int, reply: [UInt8], decisionAt: Int?, stage: Stage?, same: Bool, label: Bool
     ) {
         let isRcpt = _DialogueRun.isCommand(step, "RCPT")
-        let recordedOutcome = ReplayReplies.outcome(ofCode: recorded.code)
+        let recordedOutcome = ReplayReplies.outcome(ofCode: step.reply!.code)
         let simulatedOutcome =
             decisionAt.flatMap { session.exchanges[$0].decision?.outcome } ?? ReplayReplies.outcome(ofCode: ReplayReplies.code(reply))
         let changed = !ReplayReplies.sameClass(recordedOutcome, simulatedOutcome)
@@ -539,7 +537,7 @@ struct _DialogueRun {
         if reply.isEmpty { simulatedText = session.isClosed ? "(no reply: the connection is closed)" : "(no reply)" }
         differences.append(
             ReplayDifference(
-                step: number, subject: step.line, change: change, domain: domain, recorded: ReplayReplies.text(recorded.bytes),
+                step: number, subject: step.line, change: change, domain: domain, recorded: ReplayReplies.text(step.reply!.bytes),
                 recordedOutcome: recordedOutcome, simulated: simulatedText, simulatedOutcome: simulatedOutcome,
                 explanation: ReplayReplies.explanation((decision?.reasons ?? []) + ruleFacts(for: decision)),
                 afterDivergence: label))
