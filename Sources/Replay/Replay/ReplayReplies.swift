@@ -79,7 +79,8 @@ public enum ReplayReplies {
         challenge: Bool = false
     ) -> Bool {
         if options.matching == .code || (greeting && options.ignoreGreeting) {
-            return code(recorded) != nil && code(recorded) == code(simulated)
+            guard let recordedCode = code(recorded) else { return false }
+            return recordedCode == code(simulated)
         }
         if recorded.elementsEqual(simulated) { return true }
         if isQueuedReply(recorded), isQueuedReply(simulated) {

@@ -87,7 +87,7 @@ public final class ReplayRunner {
             : nil
         let cache = _ReplayAcceptCache()
         func deliver(_ results: [ReplayedConnection]) throws {
-            for result in results { try onConnection(result) }
+            for index in results.indices { try onConnection(results[index]) }
             delivered += results.count
         }
         func report(final: Bool) {
@@ -112,11 +112,12 @@ public final class ReplayRunner {
                         batch.removeAll(keepingCapacity: true)
                     }
                 } else {
-                    try deliver([
+                    // One thread: straight to `onConnection`, no job batch or result array.
+                    try onConnection(
                         replayer.replay(
-                            job.dialogue, target: job.target, clientName: job.clientName, skipReason: job.skipReason,
-                            cache: cache)
-                    ])
+                            dialogue, target: job.target, clientName: job.clientName, skipReason: job.skipReason,
+                            cache: cache))
+                    delivered += 1
                 }
                 if progress != nil { report(final: false) }
             }

@@ -33,6 +33,11 @@ final class _ReplayAcceptCache {
     final class Prototype {
         let session: RelaySession
         init(_ session: RelaySession) { self.session = session }
+
+        /// The session renewed for a connection, read in place (not copied out of the box first).
+        func renewed(clientPort: String, clock: Int64, lookupTiming: CDBLookupRecorder.Sampling?) -> RelaySession {
+            session.renewed(clientPort: clientPort, clock: clock, lookupTiming: lookupTiming)
+        }
     }
 
     private var entries: [Key: Entry] = [:]
@@ -80,7 +85,7 @@ final class _ReplayAcceptCache {
             prototype = Prototype(RelaySession(configuration: configuration, childEnvironment: environment))
             entries[key]?.prototype = prototype
         }
-        return prototype.session.renewed(clientPort: String(connection.clientPort), clock: clock, lookupTiming: lookupTiming)
+        return prototype.renewed(clientPort: String(connection.clientPort), clock: clock, lookupTiming: lookupTiming)
     }
 
     /// The client's entry: tcpserver's decision, made now or reused.
