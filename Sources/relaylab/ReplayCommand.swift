@@ -135,16 +135,20 @@ extension RelayLab {
             var junitSummary = ReportSummary()
             let showProgress = progress ?? (isatty(STDERR_FILENO) == 1)
             let meter = ReplayProgressLine()
+            // Read once, not for every connection: reading an option through its property
+            // wrapper costs about 1,300 instructions.
+            let writesJSON = format == .json
+            let collectsHTML = htmlFlags.html != nil
             do {
                 summary.capture = try runner.run(
                     files: captures, progress: showProgress ? { meter.show($0) } : nil
                 ) { connection in
                     summary.add(connection)
-                    if htmlFlags.html != nil { collector.add(connection) }
+                    if collectsHTML { collector.add(connection) }
                     if case .skipped = connection.disposition { return }
-                    if format == .json || junitWriter != nil {
+                    if writesJSON || junitWriter != nil {
                         let result = connection.connectionResult()
-                        if format == .json { output.write(jsonWriter.write(result)) }
+                        if writesJSON { output.write(jsonWriter.write(result)) }
                         if junitWriter != nil {
                             _ = junitWriter!.write(result)
                             junitSummary.add(result)
