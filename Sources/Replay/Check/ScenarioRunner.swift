@@ -17,14 +17,17 @@ public enum ScenarioRunner {
     ///     already (they are the same for every connection of a configuration).
     ///   - lookupTiming: time one cdb lookup in N (``ConnectionResult/lookups`` counts them all).
     public static func run(
-        _ connection: ScenarioConnection, configuration: RelayConfiguration, suite: String, warnings: [String]? = nil,
-        lookupTiming: CDBLookupRecorder.Sampling? = nil
+        _ connection: borrowing ScenarioConnection, configuration: RelayConfiguration, suite: String,
+        warnings: [String]? = nil, lookupTiming: CDBLookupRecorder.Sampling? = nil
     ) -> ConnectionResult {
-        let server = connection.configuration.server
+        // The connection, its steps and the client are large structs: read in place, not copied.
+        let server = connection.server
+        let clientEndpoint = Endpoint(ip: connection.client.ip, port: connection.client.port, name: connection.client.ptr)
+        let serverEndpoint = Endpoint(
+            ip: server.ip ?? ServerSpec.defaultIP, port: server.port ?? ServerSpec.defaultPort, name: server.hostname)
         let client = ClientConnection(
-            clientIP: connection.client.ip, clientPort: connection.client.port,
-            serverIP: server.ip ?? ServerSpec.defaultIP, serverPort: server.port ?? ServerSpec.defaultPort,
-            ptrName: connection.client.ptr, ptrAddresses: connection.client.ptrAddresses,
+            clientIP: clientEndpoint.ip, clientPort: clientEndpoint.port, serverIP: serverEndpoint.ip,
+            serverPort: serverEndpoint.port, ptrName: connection.client.ptr, ptrAddresses: connection.client.ptrAddresses,
             identInfo: connection.client.info, serverName: server.hostname)
         var run = _ConnectionRun(session: RelaySession(configuration: configuration, connection: client, lookupTiming: lookupTiming))
         run.start()
@@ -44,11 +47,9 @@ public enum ScenarioRunner {
 
         let outcome = run.connectionOutcome(expectation: connection.expectation)
         var result = ConnectionResult(
-            suite: suite, name: connection.name, position: connection.position,
-            client: Endpoint(ip: client.clientIP, port: client.clientPort, name: client.ptrName),
-            server: Endpoint(ip: client.serverIP, port: client.serverPort, name: client.serverName),
-            listener: connection.listener, connection: outcome, steps: run.steps, differences: run.differences,
-            warnings: warnings ?? ScenarioRunner.warningTexts(run.session.warnings))
+            suite: suite, name: connection.name, position: connection.position, client: clientEndpoint,
+            server: serverEndpoint, listener: connection.listener, connection: outcome, steps: run.steps,
+            differences: run.differences, warnings: warnings ?? ScenarioRunner.warningTexts(run.session.warnings))
         result.lookups = run.session.lookups
         return result
     }
@@ -104,7 +105,7 @@ struct _ConnectionRun {
 
     // MARK: - Steps
 
-    mutating func take(_ step: ScenarioStep) {
+    mutating func take(_ step: borrowing ScenarioStep) {
         let before = session.exchanges.count
         let envelopesBefore = session.envelopes.count
         var targets = _Targets.listed([])

@@ -35,6 +35,8 @@ public struct ScenarioConnection: Sendable {
     }
     /// Shared by the connections that use the file's configuration unchanged.
     var configurationBox: _ConfigurationBox
+    /// The server it connects to (``configuration``'s, read without copying the rest).
+    public var server: ServerSpec { configurationBox.value.server }
 
     /// Whether two connections run against the very same configuration value (cheaper than `==`).
     public func sharesConfiguration(with other: ScenarioConnection) -> Bool {
