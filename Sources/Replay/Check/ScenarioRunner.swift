@@ -46,12 +46,11 @@ public enum ScenarioRunner {
         if !run.session.isClosed { run.session.clientClosed() }
 
         let outcome = run.connectionOutcome(expectation: connection.expectation)
-        var result = ConnectionResult(
+        return ConnectionResult(
             suite: suite, name: connection.name, position: connection.position, client: clientEndpoint,
             server: serverEndpoint, listener: connection.listener, connection: outcome, steps: run.steps,
-            differences: run.differences, warnings: warnings ?? ScenarioRunner.warningTexts(run.session.warnings))
-        result.lookups = run.session.lookups
-        return result
+            differences: run.differences, warnings: warnings ?? ScenarioRunner.warningTexts(run.session.warnings),
+            lookups: run.session.lookups)
     }
 
     /// Configuration warnings as report lines: `file:line: message`.
@@ -96,8 +95,8 @@ struct _ConnectionRun {
         // Only a session without rblsmtpd or qmail-smtpd (tcpserver did not run them) greets with
         // tcpserver's own decision, which says whether it denied the connection; reading it
         // there costs less than building the connection's whole decision.
-        if let greeting = session.exchanges.first, greeting.stage == .tcpserver {
-            denied = greeting.decision?.outcome == .deny
+        if session.exchanges.first?.stage == .tcpserver {
+            denied = session.exchanges[0].decision?.outcome == .deny
         } else {
             denied = session.exchanges.isEmpty && session.connectionDecision.tcpserver.outcome == .deny
         }

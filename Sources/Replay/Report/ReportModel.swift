@@ -204,8 +204,9 @@ public struct ConnectionResult: Sendable, Hashable {
     public init(
         suite: String, name: String, position: FilePosition? = nil, client: Endpoint, server: Endpoint,
         listener: String? = nil, connection: ConnectionOutcome, steps: [StepResult], differences: [Difference],
-        warnings: [String] = []
+        warnings: [String] = [], lookups: SessionLookups? = nil
     ) {
+        self.lookups = lookups
         self.suite = suite
         self.name = name
         self.position = position
