@@ -308,7 +308,7 @@ struct _ConnectionRun {
     }
 
     /// Appends the step result of `exchange` (built in place: a step result is a large struct).
-    mutating func appendStepResult(_ exchange: Exchange, position: FilePosition) {
+    mutating func appendStepResult(_ exchange: borrowing Exchange, position: FilePosition) {
         let kind: StepResult.Kind
         let text: String
         var client = exchange.clientBytes
@@ -331,7 +331,7 @@ struct _ConnectionRun {
             kind = .timeout
             text = "(idle)"
         }
-        let reasons = exchange.decision == nil ? [] : explanation(for: exchange)
+        let reasons = exchange.decision == nil ? [] : explanation(of: exchange)
         steps.append(
             StepResult(
                 index: steps.count, position: position, kind: kind, client: client, clientText: text,
@@ -417,8 +417,13 @@ struct _ConnectionRun {
     /// Why an exchange went the way it did: its decision's facts; for rblsmtpd's answers (whose
     /// decisions carry no facts of their own) and for steps that got no reply, the connection's.
     func explanation(for exchange: Exchange?) -> [Fact] {
-        if let reasons = exchange?.decision?.reasons, !reasons.isEmpty { return reasons }
         guard let exchange else { return connectionFacts }
+        return explanation(of: exchange)
+    }
+
+    /// ``explanation(for:)`` of an exchange there is (read in place).
+    func explanation(of exchange: borrowing Exchange) -> [Fact] {
+        if let reasons = exchange.decision?.reasons, !reasons.isEmpty { return reasons }
         if exchange.stage == .rblsmtpd, let blocklist = session.blocklist { return blocklist.reasons }
         if exchange.stage == .tcpserver { return connectionFacts }
         return []
