@@ -728,6 +728,18 @@ struct SMTPDStage {
                 // is held back (state 4: CRLF becomes LF), and only a LF changes the header state.
                 let end = _ByteScan.firstIndex(of: Bytes.lf, in: UnsafeBufferPointer(rebasing: bytes[index...]))
                     .map { index + $0 } ?? bytes.count
+                if end > index, end < bytes.count, !inHeader, bytes[end - 1] == Bytes.cr {
+                    // The usual body line, ending in CRLF: its bytes as they are, the CR dropped,
+                    // the LF kept (states 0, 4, then 1 at the next line's start).
+                    let content = end - 1 - index
+                    let kept = min(content, max(0, maxBody - body.count))
+                    if kept > 0 { body.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[index..<(index + kept)])) }
+                    if body.count < maxBody { body.append(Bytes.lf) }
+                    bodyCount += content + 1
+                    blastState = 1
+                    index = end + 1
+                    continue
+                }
                 if end > index {
                     var copyEnd = end
                     if bytes[end - 1] == Bytes.cr {
@@ -745,14 +757,12 @@ struct SMTPDStage {
             index += 1
             if inHeader {
                 if headerPosition < 9 {
-                    if ch != SMTPDStage.delivered[headerPosition], ch != SMTPDStage.deliveredUpper[headerPosition] {
-                        maybeDelivered = false
-                    }
+                    let deliveredByte = SMTPDStage.deliveredByte(headerPosition)
+                    if ch != deliveredByte, ch != deliveredByte &- 32 { maybeDelivered = false }
                     if maybeDelivered, headerPosition == 8 { hops += 1 }
                     if headerPosition < 8 {
-                        if ch != SMTPDStage.received[headerPosition], ch != SMTPDStage.receivedUpper[headerPosition] {
-                            maybeReceived = false
-                        }
+                        let receivedByte = SMTPDStage.receivedByte(headerPosition)
+                        if ch != receivedByte, ch != receivedByte &- 32 { maybeReceived = false }
                     }
                     if maybeReceived, headerPosition == 7 { hops += 1 }
                     if headerPosition < 2, ch != (headerPosition == 0 ? Bytes.cr : Bytes.lf) { maybeBlank = false }
@@ -819,10 +829,23 @@ struct SMTPDStage {
         bodyCount += 1
     }
 
-    private static let received = Array("received".utf8)
-    private static let receivedUpper = Array("RECEIVED".utf8)
-    private static let delivered = Array("delivered".utf8)
-    private static let deliveredUpper = Array("DELIVERED".utf8)
+    /// "received"[position] (0..<8), lower case; its upper case is 32 less (all letters). A
+    /// constant, not a static array: reading a static array in the byte loop costs a
+    /// `swift_once` check each time.
+    @inline(__always)
+    private static func receivedByte(_ position: Int) -> UInt8 {
+        // "received", little-endian: byte n is letter n.
+        let word: UInt64 = 0x6465_7669_6563_6572
+        return UInt8(truncatingIfNeeded: word &>> UInt64(8 * position))
+    }
+
+    /// "delivered"[position] (0..<9), lower case; its upper case is 32 less (all letters).
+    @inline(__always)
+    private static func deliveredByte(_ position: Int) -> UInt8 {
+        // "delivere", little-endian, then the final "d".
+        let word: UInt64 = 0x6572_6576_696C_6564
+        return position < 8 ? UInt8(truncatingIfNeeded: word &>> UInt64(8 * position)) : UInt8(ascii: "d")
+    }
 
     private mutating func strayNewline() -> StepResult {
         mode = .command
