@@ -127,7 +127,7 @@ public struct RelaySession: Sendable {
     /// rblsmtpd, when it blocks the client.
     var rbl: RBLSMTPDStage?
     var started = false {
-        didSet { if started { exchanges.reserveCapacity(8) } }
+        didSet { if started { exchanges.reserveCapacity(12) } }
     }
     /// The line being received: at most `limits.maxLineLength` bytes of it; the rest is counted
     /// in `pendingDropped`, and `pendingLastByte` says whether a CR came right before the LF.
@@ -302,14 +302,20 @@ public struct RelaySession: Sendable {
     ///
     /// - Parameter lookupTiming: time one cdb lookup in N (see ``lookups``); nil: only count them.
     public func renewed(clientPort: String, clock: Int64, lookupTiming: CDBLookupRecorder.Sampling? = nil) -> RelaySession {
-        precondition(!started, "only a session that has not started can be renewed")
         var session = self
-        session.startClock = clock
-        let port = childEnvironment["TCPREMOTEPORT"] ?? childEnvironment["TCP6REMOTEPORT"]
-        if let port, port != clientPort { session.clientPortChange = (port, clientPort) } else { session.clientPortChange = nil }
-        session.rulesLookups = CDBLookupRecorder(sampling: lookupTiming)
-        if session.smtpd != nil { session.smtpd!.moreRcptHostsLookups = CDBLookupRecorder(sampling: lookupTiming) }
+        session.renew(clientPort: clientPort, clock: clock, lookupTiming: lookupTiming)
         return session
+    }
+
+    /// Makes this session, which must not have started, the one ``renewed(clientPort:clock:lookupTiming:)``
+    /// returns, in place: for a copy the caller owns (one copy of the session instead of two).
+    public mutating func renew(clientPort: String, clock: Int64, lookupTiming: CDBLookupRecorder.Sampling? = nil) {
+        precondition(!started, "only a session that has not started can be renewed")
+        startClock = clock
+        let port = childEnvironment["TCPREMOTEPORT"] ?? childEnvironment["TCP6REMOTEPORT"]
+        if let port, port != clientPort { clientPortChange = (port, clientPort) } else { clientPortChange = nil }
+        rulesLookups = CDBLookupRecorder(sampling: lookupTiming)
+        if smtpd != nil { smtpd!.moreRcptHostsLookups = CDBLookupRecorder(sampling: lookupTiming) }
     }
 
     static func makeProgram(
@@ -364,6 +370,25 @@ public struct RelaySession: Sendable {
         } else {
             Array(bytes).withUnsafeBufferPointer { feed($0, into: &output) }
         }
+        return output
+    }
+
+    /// ``receive(_:)`` for an array: the same, without the generic path's contiguous-storage
+    /// witness (the generic one is not specialized across modules).
+    public mutating func receive(_ bytes: [UInt8]) -> [UInt8] {
+        var output = start()
+        if isClosed || bytes.isEmpty { return output }
+        idleTime = 0
+        bytes.withUnsafeBufferPointer { feed($0, into: &output) }
+        return output
+    }
+
+    /// ``receive(_:)`` for an array slice (see the array overload).
+    public mutating func receive(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        var output = start()
+        if isClosed || bytes.isEmpty { return output }
+        idleTime = 0
+        bytes.withUnsafeBufferPointer { feed($0, into: &output) }
         return output
     }
 
@@ -547,6 +572,10 @@ public struct RelaySession: Sendable {
 
     /// The verb of a command line as sent, upper-cased.
     static func verb(of line: [UInt8]) -> String {
+        line.withUnsafeBufferPointer { verb(of: $0) }
+    }
+
+    private static func verb(of line: UnsafeBufferPointer<UInt8>) -> String {
         var end = 0
         while end < line.count, line[end] != Bytes.space, line[end] != Bytes.lf, line[end] != 0 { end += 1 }
         if end > 0, line[end - 1] == Bytes.cr, end == line.count - 1 { end -= 1 }
