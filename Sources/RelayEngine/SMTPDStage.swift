@@ -413,15 +413,16 @@ struct SMTPDStage {
         return nil
     }
 
-    /// The rcpthosts check (rcpthosts.c), with the facts behind it.
+    /// The rcpthosts check (rcpthosts.c), with the fact behind it (one
+    /// fact, not an array: no allocation per RCPT).
     /// - Returns: allowed or not, and whether a lookup failed (die_control).
-    mutating func rcpthosts(_ fullAddress: [UInt8], control: QmailControl) -> (allowed: Bool, failed: Bool, reasons: [Fact]) {
+    mutating func rcpthosts(_ fullAddress: [UInt8], control: QmailControl) -> (allowed: Bool, failed: Bool, reason: Fact) {
         let storage = control.storage
         guard let table = storage.rcpthostsTable else {
-            return (true, false, [Fact(.rcpthostsMissing, source: storage.rcpthostsSource)])
+            return (true, false, Fact(.rcpthostsMissing, source: storage.rcpthostsSource))
         }
         let length = fullAddress.firstIndex(of: 0) ?? fullAddress.count
-        guard let at = fullAddress[..<length].lastIndex(of: UInt8(ascii: "@")) else { return (true, false, [Fact(.noDomain)]) }
+        guard let at = fullAddress[..<length].lastIndex(of: UInt8(ascii: "@")) else { return (true, false, Fact(.noDomain)) }
         let hostLength = length - at - 1
         // The lower-cased domain lives on the stack while it is looked up.
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(hostLength, 1)) { host in
@@ -429,7 +430,7 @@ struct SMTPDStage {
             let domain = UnsafeBufferPointer(rebasing: host[0..<hostLength])
             for start in 0..<hostLength where start == 0 || domain[start] == UInt8(ascii: ".") {
                 if let entry = table.find(UnsafeBufferPointer(rebasing: domain[start...])) {
-                    return (true, false, [storage.rcpthostsFacts[entry]])
+                    return (true, false, storage.rcpthostsFacts[entry])
                 }
             }
             switch storage.morercpthosts {
@@ -440,22 +441,22 @@ struct SMTPDStage {
                         if try cdb.first(key, recording: &moreRcptHostsLookups) != nil {
                             return (
                                 true, false,
-                                [Fact(.morercpthostsKey(key: Bytes.text(domain[start...])), source: storage.morercpthostsSource)]
+                                Fact(.morercpthostsKey(key: Bytes.text(domain[start...])), source: storage.morercpthostsSource)
                             )
                         }
                     } catch {
                         return (
                             false, true,
-                            [Fact(.morercpthostsDamaged(reason: "\(error)"), source: storage.morercpthostsSource)]
+                            Fact(.morercpthostsDamaged(reason: "\(error)"), source: storage.morercpthostsSource)
                         )
                     }
                 }
             case .damaged(let reason) where hostLength > 0:
-                return (false, true, [Fact(.morercpthostsDamaged(reason: reason), source: storage.morercpthostsSource)])
+                return (false, true, Fact(.morercpthostsDamaged(reason: reason), source: storage.morercpthostsSource))
             default:
                 break
             }
-            return (false, false, [Fact(.notInRcpthosts(domain: Bytes.text(domain)), source: storage.rcpthostsSource)])
+            return (false, false, Fact(.notInRcpthosts(domain: Bytes.text(domain)), source: storage.rcpthostsSource))
         }
     }
 
@@ -504,9 +505,9 @@ struct SMTPDStage {
             return syntaxError(.rcpt, arg)
         }
         let control = configuration.control
-        var reasons: [Fact] = []
-        if let literal { reasons.append(literal) }
         if let barf {
+            var reasons: [Fact] = []
+            if let literal { reasons.append(literal) }
             reasons.insert(control.storage.badmailfromFacts[barf], at: 0)
             reasons.append(Fact(.sender(Bytes.text(mailFrom))))
             if relayClient != nil {
@@ -517,16 +518,20 @@ struct SMTPDStage {
                 decision: Decision(.rcpt, .refuse, address: Bytes.text(address), reasons: reasons))
         }
         let outcome: Decision.Outcome
+        var reasons: [Fact] = []
         if let relayClient {
             // qmail does not look at rcpthosts here; relaylab does, only to say "accept" or "relay".
             let check = rcpthosts(address, control: control)
             let local = check.allowed && !check.failed && control.rcpthostsTable != nil
+            // The RELAYCLIENT (or AUTH) fact first, then the literal's, then rcpthosts'.
+            reasons.reserveCapacity(4)
             if relayClientByAuth {
-                reasons.insert(Fact(.authenticated(user: Bytes.text(authUser))), at: 0)
+                reasons.append(Fact(.authenticated(user: Bytes.text(authUser))))
             } else {
-                reasons.insert(Fact(.relayClient(value: Bytes.text(relayClient)), source: relayClientSource), at: 0)
+                reasons.append(Fact(.relayClient(value: Bytes.text(relayClient)), source: relayClientSource))
             }
-            if local { reasons.append(contentsOf: check.reasons) }  // after the RELAYCLIENT fact
+            if let literal { reasons.append(literal) }
+            if local { reasons.append(check.reason) }
             outcome = local ? .accept : .relay
             if !relayClient.isEmpty {
                 address.append(contentsOf: relayClient)
@@ -534,14 +539,15 @@ struct SMTPDStage {
             }
         } else {
             let check = rcpthosts(address, control: control)
+            if let literal { reasons.append(literal) }
+            reasons.append(check.reason)
             if check.failed {
                 var result = StepResult(
                     reply: Replies.r421UnableToReadControls4,
-                    decision: Decision(.rcpt, .tempfail, address: Bytes.text(address), reasons: reasons + check.reasons))
+                    decision: Decision(.rcpt, .tempfail, address: Bytes.text(address), reasons: reasons))
                 result.exitStatus = 1
                 return result
             }
-            if reasons.isEmpty { reasons = check.reasons } else { reasons.append(contentsOf: check.reasons) }
             if !check.allowed {
                 return StepResult(
                     reply: Replies.r553SorryThatDomainIsnT,
