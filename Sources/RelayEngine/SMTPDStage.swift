@@ -728,7 +728,9 @@ struct SMTPDStage {
             {
                 blastState = 0  // a body line that starts with an ordinary byte: copied as is
             }
-            if blastState == 0, !inHeader || headerPosition >= 9 {
+            // In a header line the checks stop mattering once none of them can still match (or
+            // past their 9 bytes): the line's position then only counts on to the LF, which resets it.
+            if blastState == 0, !inHeader || headerPosition >= 9 || !(maybeDelivered || maybeReceived || maybeBlank) {
                 // Inside a line, past what the header checks look at: up to the next LF (memchr)
                 // the state machine copies every byte as is, except that a CR right before the LF
                 // is held back (state 4: CRLF becomes LF), and only a LF changes the header state.
