@@ -875,6 +875,7 @@ struct SMTPDStage {
         case .crash: crashed = true
         }
         var joined: [UInt8] = []
+        joined.reserveCapacity(recipients.reduce(0) { $0 + $1.count + 2 })
         for (index, recipient) in recipients.enumerated() {
             if index > 0 { Bytes.append(", ", to: &joined) }
             joined.append(contentsOf: recipient)
@@ -882,6 +883,7 @@ struct SMTPDStage {
         let recipientsText = Bytes.text(joined)
         if !tooManyHops, !tooLarge, !crashed, exitCode == 0 {
             var reply: [UInt8] = []
+            reply.reserveCapacity(56)  // "250 ok ", two numbers of up to 20 digits, " qp ", CRLF
             Bytes.append("250 ok ", to: &reply)
             Bytes.appendDecimal(now, to: &reply)
             Bytes.append(" qp ", to: &reply)
