@@ -579,6 +579,22 @@ public struct RelaySession: Sendable {
         var end = 0
         while end < line.count, line[end] != Bytes.space, line[end] != Bytes.lf, line[end] != 0 { end += 1 }
         if end > 0, line[end - 1] == Bytes.cr, end == line.count - 1 { end -= 1 }
+        if end == 4 {
+            // The usual verbs, as literals (the same strings, without building one).
+            let word = (UInt32(line[0]) << 24 | UInt32(line[1]) << 16 | UInt32(line[2]) << 8 | UInt32(line[3])) & 0xDFDF_DFDF
+            switch word {
+            case 0x4845_4C4F: return "HELO"
+            case 0x4548_4C4F: return "EHLO"
+            case 0x4D41_494C: return "MAIL"
+            case 0x5243_5054: return "RCPT"
+            case 0x4441_5441: return "DATA"
+            case 0x5155_4954: return "QUIT"
+            case 0x5253_4554: return "RSET"
+            case 0x4E4F_4F50: return "NOOP"
+            case 0x4155_5448: return "AUTH"
+            default: break
+            }
+        }
         if line[..<end].allSatisfy({ $0 < 0x80 }) {
             // ASCII: upper-case in place (short verbs stay small strings, no allocation).
             return String(unsafeUninitializedCapacity: end) { buffer in
