@@ -202,10 +202,10 @@ public struct RelaySession: Sendable {
         }
         let environment = outcome.environment
         if outcome.allowed {
-            (self.rbl, self.smtpd, self.blocklistDecision) = RelaySession.makeProgram(
+            self.blocklistDecision = RelaySession.makeProgram(
                 configuration: configuration, environment: environment,
                 sources: _EnvironmentSources(match: outcome.match, rulesPath: configuration.rules?.path, inherited: inherited),
-                lookupTiming: lookupTiming)
+                lookupTiming: lookupTiming, rbl: &self.rbl, smtpd: &self.smtpd)
         } else {
             // 100 for a rule's deny, 111 when the rules could not be read.
             if case .some = outcome.match { self.exitStatus = 100 } else { self.exitStatus = 111 }
@@ -287,9 +287,9 @@ public struct RelaySession: Sendable {
     ) {
         self.setup = Setup(configuration: configuration, connection: nil, childEnvironment: environment)
         self.startClock = configuration.clock
-        (self.rbl, self.smtpd, self.blocklistDecision) = RelaySession.makeProgram(
+        self.blocklistDecision = RelaySession.makeProgram(
             configuration: configuration, environment: environment, sources: _EnvironmentSources(given: environment),
-            lookupTiming: lookupTiming)
+            lookupTiming: lookupTiming, rbl: &self.rbl, smtpd: &self.smtpd)
     }
 
     /// A fresh session for another connection that reaches the programs with the same
@@ -318,19 +318,25 @@ public struct RelaySession: Sendable {
         if smtpd != nil { smtpd!.moreRcptHostsLookups = CDBLookupRecorder(sampling: lookupTiming) }
     }
 
+    /// Sets up the program that runs after tcpserver: rblsmtpd when it blocks the client, else
+    /// qmail-smtpd, written straight into the session's fields (a returned tuple cost a copy of
+    /// the whole qmail-smtpd state). Returns rblsmtpd's decision.
     static func makeProgram(
         configuration: RelayConfiguration, environment: [String: String], sources: _EnvironmentSources,
-        lookupTiming: CDBLookupRecorder.Sampling?
-    ) -> (RBLSMTPDStage?, SMTPDStage?, Decision?) {
+        lookupTiming: CDBLookupRecorder.Sampling?, rbl: inout RBLSMTPDStage?, smtpd: inout SMTPDStage?
+    ) -> Decision? {
         var blocklist: Decision? = nil
         if let options = configuration.rblsmtpd {
             let (stage, decision) = RBLSMTPDStage.decide(environment: environment, sources: sources, options: options)
             blocklist = decision
-            if let stage { return (stage, nil, decision) }
+            if let stage {
+                rbl = stage
+                return decision
+            }
         }
-        var smtpd = SMTPDStage(environment: environment, sources: sources, configuration: configuration)
-        if let lookupTiming { smtpd.moreRcptHostsLookups = CDBLookupRecorder(sampling: lookupTiming) }
-        return (nil, smtpd, blocklist)
+        smtpd = SMTPDStage(environment: environment, sources: sources, configuration: configuration)
+        if let lookupTiming { smtpd!.moreRcptHostsLookups = CDBLookupRecorder(sampling: lookupTiming) }
+        return blocklist
     }
 
     // MARK: - Driving the session
