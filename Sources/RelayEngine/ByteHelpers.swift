@@ -84,19 +84,20 @@ enum Bytes {
         appendDecimal(UInt64(value), to: &output)
     }
 
-    /// Appends the decimal digits of `value`, built on the stack.
+    /// Appends the decimal digits of `value`, most significant first (a byte at a time into
+    /// reserved room: appending a raw buffer would go element by element through a generic path).
     static func appendDecimal(_ value: UInt64, to output: inout [UInt8]) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for the 20 digits of UInt64.max
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            var position = buffer.count
-            var rest = value
-            repeat {
-                position -= 1
-                buffer[position] = UInt8(truncatingIfNeeded: rest % 10) + 48
-                rest /= 10
-            } while rest > 0
-            output.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[position...]))
+        var divisor: UInt64 = 1
+        var digits = 1
+        while value / divisor >= 10 {
+            divisor &*= 10
+            digits += 1
         }
+        output.reserveCapacity(output.count + digits)
+        repeat {
+            output.append(UInt8(truncatingIfNeeded: (value / divisor) % 10) &+ 48)
+            divisor /= 10
+        } while divisor > 0
     }
 
     /// Appends an ASCII string.

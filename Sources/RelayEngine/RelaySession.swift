@@ -127,7 +127,7 @@ public struct RelaySession: Sendable {
     /// rblsmtpd, when it blocks the client.
     var rbl: RBLSMTPDStage?
     var started = false {
-        didSet { if started { exchanges.reserveCapacity(8) } }
+        didSet { if started { exchanges.reserveCapacity(12) } }
     }
     /// The line being received: at most `limits.maxLineLength` bytes of it; the rest is counted
     /// in `pendingDropped`, and `pendingLastByte` says whether a CR came right before the LF.
@@ -202,10 +202,10 @@ public struct RelaySession: Sendable {
         }
         let environment = outcome.environment
         if outcome.allowed {
-            (self.rbl, self.smtpd, self.blocklistDecision) = RelaySession.makeProgram(
+            self.blocklistDecision = RelaySession.makeProgram(
                 configuration: configuration, environment: environment,
                 sources: _EnvironmentSources(match: outcome.match, rulesPath: configuration.rules?.path, inherited: inherited),
-                lookupTiming: lookupTiming)
+                lookupTiming: lookupTiming, rbl: &self.rbl, smtpd: &self.smtpd)
         } else {
             // 100 for a rule's deny, 111 when the rules could not be read.
             if case .some = outcome.match { self.exitStatus = 100 } else { self.exitStatus = 111 }
@@ -287,9 +287,9 @@ public struct RelaySession: Sendable {
     ) {
         self.setup = Setup(configuration: configuration, connection: nil, childEnvironment: environment)
         self.startClock = configuration.clock
-        (self.rbl, self.smtpd, self.blocklistDecision) = RelaySession.makeProgram(
+        self.blocklistDecision = RelaySession.makeProgram(
             configuration: configuration, environment: environment, sources: _EnvironmentSources(given: environment),
-            lookupTiming: lookupTiming)
+            lookupTiming: lookupTiming, rbl: &self.rbl, smtpd: &self.smtpd)
     }
 
     /// A fresh session for another connection that reaches the programs with the same
@@ -302,29 +302,41 @@ public struct RelaySession: Sendable {
     ///
     /// - Parameter lookupTiming: time one cdb lookup in N (see ``lookups``); nil: only count them.
     public func renewed(clientPort: String, clock: Int64, lookupTiming: CDBLookupRecorder.Sampling? = nil) -> RelaySession {
-        precondition(!started, "only a session that has not started can be renewed")
         var session = self
-        session.startClock = clock
-        let port = childEnvironment["TCPREMOTEPORT"] ?? childEnvironment["TCP6REMOTEPORT"]
-        if let port, port != clientPort { session.clientPortChange = (port, clientPort) } else { session.clientPortChange = nil }
-        session.rulesLookups = CDBLookupRecorder(sampling: lookupTiming)
-        if session.smtpd != nil { session.smtpd!.moreRcptHostsLookups = CDBLookupRecorder(sampling: lookupTiming) }
+        session.renew(clientPort: clientPort, clock: clock, lookupTiming: lookupTiming)
         return session
     }
 
+    /// Makes this session, which must not have started, the one ``renewed(clientPort:clock:lookupTiming:)``
+    /// returns, in place: for a copy the caller owns (one copy of the session instead of two).
+    public mutating func renew(clientPort: String, clock: Int64, lookupTiming: CDBLookupRecorder.Sampling? = nil) {
+        precondition(!started, "only a session that has not started can be renewed")
+        startClock = clock
+        let port = childEnvironment["TCPREMOTEPORT"] ?? childEnvironment["TCP6REMOTEPORT"]
+        if let port, port != clientPort { clientPortChange = (port, clientPort) } else { clientPortChange = nil }
+        rulesLookups = CDBLookupRecorder(sampling: lookupTiming)
+        if smtpd != nil { smtpd!.moreRcptHostsLookups = CDBLookupRecorder(sampling: lookupTiming) }
+    }
+
+    /// Sets up the program that runs after tcpserver: rblsmtpd when it blocks the client, else
+    /// qmail-smtpd, written straight into the session's fields (a returned tuple cost a copy of
+    /// the whole qmail-smtpd state). Returns rblsmtpd's decision.
     static func makeProgram(
         configuration: RelayConfiguration, environment: [String: String], sources: _EnvironmentSources,
-        lookupTiming: CDBLookupRecorder.Sampling?
-    ) -> (RBLSMTPDStage?, SMTPDStage?, Decision?) {
+        lookupTiming: CDBLookupRecorder.Sampling?, rbl: inout RBLSMTPDStage?, smtpd: inout SMTPDStage?
+    ) -> Decision? {
         var blocklist: Decision? = nil
         if let options = configuration.rblsmtpd {
             let (stage, decision) = RBLSMTPDStage.decide(environment: environment, sources: sources, options: options)
             blocklist = decision
-            if let stage { return (stage, nil, decision) }
+            if let stage {
+                rbl = stage
+                return decision
+            }
         }
-        var smtpd = SMTPDStage(environment: environment, sources: sources, configuration: configuration)
-        if let lookupTiming { smtpd.moreRcptHostsLookups = CDBLookupRecorder(sampling: lookupTiming) }
-        return (nil, smtpd, blocklist)
+        smtpd = SMTPDStage(environment: environment, sources: sources, configuration: configuration)
+        if let lookupTiming { smtpd!.moreRcptHostsLookups = CDBLookupRecorder(sampling: lookupTiming) }
+        return blocklist
     }
 
     // MARK: - Driving the session
@@ -364,6 +376,25 @@ public struct RelaySession: Sendable {
         } else {
             Array(bytes).withUnsafeBufferPointer { feed($0, into: &output) }
         }
+        return output
+    }
+
+    /// ``receive(_:)`` for an array: the same, without the generic path's contiguous-storage
+    /// witness (the generic one is not specialized across modules).
+    public mutating func receive(_ bytes: [UInt8]) -> [UInt8] {
+        var output = start()
+        if isClosed || bytes.isEmpty { return output }
+        idleTime = 0
+        bytes.withUnsafeBufferPointer { feed($0, into: &output) }
+        return output
+    }
+
+    /// ``receive(_:)`` for an array slice (see the array overload).
+    public mutating func receive(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        var output = start()
+        if isClosed || bytes.isEmpty { return output }
+        idleTime = 0
+        bytes.withUnsafeBufferPointer { feed($0, into: &output) }
         return output
     }
 
@@ -547,9 +578,29 @@ public struct RelaySession: Sendable {
 
     /// The verb of a command line as sent, upper-cased.
     static func verb(of line: [UInt8]) -> String {
+        line.withUnsafeBufferPointer { verb(of: $0) }
+    }
+
+    private static func verb(of line: UnsafeBufferPointer<UInt8>) -> String {
         var end = 0
         while end < line.count, line[end] != Bytes.space, line[end] != Bytes.lf, line[end] != 0 { end += 1 }
         if end > 0, line[end - 1] == Bytes.cr, end == line.count - 1 { end -= 1 }
+        if end == 4 {
+            // The usual verbs, as literals (the same strings, without building one).
+            let word = (UInt32(line[0]) << 24 | UInt32(line[1]) << 16 | UInt32(line[2]) << 8 | UInt32(line[3])) & 0xDFDF_DFDF
+            switch word {
+            case 0x4845_4C4F: return "HELO"
+            case 0x4548_4C4F: return "EHLO"
+            case 0x4D41_494C: return "MAIL"
+            case 0x5243_5054: return "RCPT"
+            case 0x4441_5441: return "DATA"
+            case 0x5155_4954: return "QUIT"
+            case 0x5253_4554: return "RSET"
+            case 0x4E4F_4F50: return "NOOP"
+            case 0x4155_5448: return "AUTH"
+            default: break
+            }
+        }
         if line[..<end].allSatisfy({ $0 < 0x80 }) {
             // ASCII: upper-case in place (short verbs stay small strings, no allocation).
             return String(unsafeUninitializedCapacity: end) { buffer in

@@ -413,15 +413,16 @@ struct SMTPDStage {
         return nil
     }
 
-    /// The rcpthosts check (rcpthosts.c), with the facts behind it.
+    /// The rcpthosts check (rcpthosts.c), with the fact behind it (one
+    /// fact, not an array: no allocation per RCPT).
     /// - Returns: allowed or not, and whether a lookup failed (die_control).
-    mutating func rcpthosts(_ fullAddress: [UInt8], control: QmailControl) -> (allowed: Bool, failed: Bool, reasons: [Fact]) {
+    mutating func rcpthosts(_ fullAddress: [UInt8], control: QmailControl) -> (allowed: Bool, failed: Bool, reason: Fact) {
         let storage = control.storage
         guard let table = storage.rcpthostsTable else {
-            return (true, false, [Fact(.rcpthostsMissing, source: storage.rcpthostsSource)])
+            return (true, false, Fact(.rcpthostsMissing, source: storage.rcpthostsSource))
         }
         let length = fullAddress.firstIndex(of: 0) ?? fullAddress.count
-        guard let at = fullAddress[..<length].lastIndex(of: UInt8(ascii: "@")) else { return (true, false, [Fact(.noDomain)]) }
+        guard let at = fullAddress[..<length].lastIndex(of: UInt8(ascii: "@")) else { return (true, false, Fact(.noDomain)) }
         let hostLength = length - at - 1
         // The lower-cased domain lives on the stack while it is looked up.
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(hostLength, 1)) { host in
@@ -429,7 +430,7 @@ struct SMTPDStage {
             let domain = UnsafeBufferPointer(rebasing: host[0..<hostLength])
             for start in 0..<hostLength where start == 0 || domain[start] == UInt8(ascii: ".") {
                 if let entry = table.find(UnsafeBufferPointer(rebasing: domain[start...])) {
-                    return (true, false, [storage.rcpthostsFacts[entry]])
+                    return (true, false, storage.rcpthostsFacts[entry])
                 }
             }
             switch storage.morercpthosts {
@@ -440,22 +441,22 @@ struct SMTPDStage {
                         if try cdb.first(key, recording: &moreRcptHostsLookups) != nil {
                             return (
                                 true, false,
-                                [Fact(.morercpthostsKey(key: Bytes.text(domain[start...])), source: storage.morercpthostsSource)]
+                                Fact(.morercpthostsKey(key: Bytes.text(domain[start...])), source: storage.morercpthostsSource)
                             )
                         }
                     } catch {
                         return (
                             false, true,
-                            [Fact(.morercpthostsDamaged(reason: "\(error)"), source: storage.morercpthostsSource)]
+                            Fact(.morercpthostsDamaged(reason: "\(error)"), source: storage.morercpthostsSource)
                         )
                     }
                 }
             case .damaged(let reason) where hostLength > 0:
-                return (false, true, [Fact(.morercpthostsDamaged(reason: reason), source: storage.morercpthostsSource)])
+                return (false, true, Fact(.morercpthostsDamaged(reason: reason), source: storage.morercpthostsSource))
             default:
                 break
             }
-            return (false, false, [Fact(.notInRcpthosts(domain: Bytes.text(domain)), source: storage.rcpthostsSource)])
+            return (false, false, Fact(.notInRcpthosts(domain: Bytes.text(domain)), source: storage.rcpthostsSource))
         }
     }
 
@@ -504,9 +505,9 @@ struct SMTPDStage {
             return syntaxError(.rcpt, arg)
         }
         let control = configuration.control
-        var reasons: [Fact] = []
-        if let literal { reasons.append(literal) }
         if let barf {
+            var reasons: [Fact] = []
+            if let literal { reasons.append(literal) }
             reasons.insert(control.storage.badmailfromFacts[barf], at: 0)
             reasons.append(Fact(.sender(Bytes.text(mailFrom))))
             if relayClient != nil {
@@ -517,16 +518,20 @@ struct SMTPDStage {
                 decision: Decision(.rcpt, .refuse, address: Bytes.text(address), reasons: reasons))
         }
         let outcome: Decision.Outcome
+        var reasons: [Fact] = []
         if let relayClient {
             // qmail does not look at rcpthosts here; relaylab does, only to say "accept" or "relay".
             let check = rcpthosts(address, control: control)
             let local = check.allowed && !check.failed && control.rcpthostsTable != nil
+            // The RELAYCLIENT (or AUTH) fact first, then the literal's, then rcpthosts'.
+            reasons.reserveCapacity(4)
             if relayClientByAuth {
-                reasons.insert(Fact(.authenticated(user: Bytes.text(authUser))), at: 0)
+                reasons.append(Fact(.authenticated(user: Bytes.text(authUser))))
             } else {
-                reasons.insert(Fact(.relayClient(value: Bytes.text(relayClient)), source: relayClientSource), at: 0)
+                reasons.append(Fact(.relayClient(value: Bytes.text(relayClient)), source: relayClientSource))
             }
-            if local { reasons.append(contentsOf: check.reasons) }  // after the RELAYCLIENT fact
+            if let literal { reasons.append(literal) }
+            if local { reasons.append(check.reason) }
             outcome = local ? .accept : .relay
             if !relayClient.isEmpty {
                 address.append(contentsOf: relayClient)
@@ -534,14 +539,15 @@ struct SMTPDStage {
             }
         } else {
             let check = rcpthosts(address, control: control)
+            if let literal { reasons.append(literal) }
+            reasons.append(check.reason)
             if check.failed {
                 var result = StepResult(
                     reply: Replies.r421UnableToReadControls4,
-                    decision: Decision(.rcpt, .tempfail, address: Bytes.text(address), reasons: reasons + check.reasons))
+                    decision: Decision(.rcpt, .tempfail, address: Bytes.text(address), reasons: reasons))
                 result.exitStatus = 1
                 return result
             }
-            if reasons.isEmpty { reasons = check.reasons } else { reasons.append(contentsOf: check.reasons) }
             if !check.allowed {
                 return StepResult(
                     reply: Replies.r553SorryThatDomainIsnT,
@@ -722,12 +728,26 @@ struct SMTPDStage {
             {
                 blastState = 0  // a body line that starts with an ordinary byte: copied as is
             }
-            if blastState == 0, !inHeader || headerPosition >= 9 {
+            // In a header line the checks stop mattering once none of them can still match (or
+            // past their 9 bytes): the line's position then only counts on to the LF, which resets it.
+            if blastState == 0, !inHeader || headerPosition >= 9 || !(maybeDelivered || maybeReceived || maybeBlank) {
                 // Inside a line, past what the header checks look at: up to the next LF (memchr)
                 // the state machine copies every byte as is, except that a CR right before the LF
                 // is held back (state 4: CRLF becomes LF), and only a LF changes the header state.
                 let end = _ByteScan.firstIndex(of: Bytes.lf, in: UnsafeBufferPointer(rebasing: bytes[index...]))
                     .map { index + $0 } ?? bytes.count
+                if end > index, end < bytes.count, !inHeader, bytes[end - 1] == Bytes.cr {
+                    // The usual body line, ending in CRLF: its bytes as they are, the CR dropped,
+                    // the LF kept (states 0, 4, then 1 at the next line's start).
+                    let content = end - 1 - index
+                    let kept = min(content, max(0, maxBody - body.count))
+                    if kept > 0 { body.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[index..<(index + kept)])) }
+                    if body.count < maxBody { body.append(Bytes.lf) }
+                    bodyCount += content + 1
+                    blastState = 1
+                    index = end + 1
+                    continue
+                }
                 if end > index {
                     var copyEnd = end
                     if bytes[end - 1] == Bytes.cr {
@@ -745,14 +765,12 @@ struct SMTPDStage {
             index += 1
             if inHeader {
                 if headerPosition < 9 {
-                    if ch != SMTPDStage.delivered[headerPosition], ch != SMTPDStage.deliveredUpper[headerPosition] {
-                        maybeDelivered = false
-                    }
+                    let deliveredByte = SMTPDStage.deliveredByte(headerPosition)
+                    if ch != deliveredByte, ch != deliveredByte &- 32 { maybeDelivered = false }
                     if maybeDelivered, headerPosition == 8 { hops += 1 }
                     if headerPosition < 8 {
-                        if ch != SMTPDStage.received[headerPosition], ch != SMTPDStage.receivedUpper[headerPosition] {
-                            maybeReceived = false
-                        }
+                        let receivedByte = SMTPDStage.receivedByte(headerPosition)
+                        if ch != receivedByte, ch != receivedByte &- 32 { maybeReceived = false }
                     }
                     if maybeReceived, headerPosition == 7 { hops += 1 }
                     if headerPosition < 2, ch != (headerPosition == 0 ? Bytes.cr : Bytes.lf) { maybeBlank = false }
@@ -819,10 +837,23 @@ struct SMTPDStage {
         bodyCount += 1
     }
 
-    private static let received = Array("received".utf8)
-    private static let receivedUpper = Array("RECEIVED".utf8)
-    private static let delivered = Array("delivered".utf8)
-    private static let deliveredUpper = Array("DELIVERED".utf8)
+    /// "received"[position] (0..<8), lower case; its upper case is 32 less (all letters). A
+    /// constant, not a static array: reading a static array in the byte loop costs a
+    /// `swift_once` check each time.
+    @inline(__always)
+    private static func receivedByte(_ position: Int) -> UInt8 {
+        // "received", little-endian: byte n is letter n.
+        let word: UInt64 = 0x6465_7669_6563_6572
+        return UInt8(truncatingIfNeeded: word &>> UInt64(8 * position))
+    }
+
+    /// "delivered"[position] (0..<9), lower case; its upper case is 32 less (all letters).
+    @inline(__always)
+    private static func deliveredByte(_ position: Int) -> UInt8 {
+        // "delivere", little-endian, then the final "d".
+        let word: UInt64 = 0x6572_6576_696C_6564
+        return position < 8 ? UInt8(truncatingIfNeeded: word &>> UInt64(8 * position)) : UInt8(ascii: "d")
+    }
 
     private mutating func strayNewline() -> StepResult {
         mode = .command
@@ -844,6 +875,7 @@ struct SMTPDStage {
         case .crash: crashed = true
         }
         var joined: [UInt8] = []
+        joined.reserveCapacity(recipients.reduce(0) { $0 + $1.count + 2 })
         for (index, recipient) in recipients.enumerated() {
             if index > 0 { Bytes.append(", ", to: &joined) }
             joined.append(contentsOf: recipient)
@@ -851,6 +883,7 @@ struct SMTPDStage {
         let recipientsText = Bytes.text(joined)
         if !tooManyHops, !tooLarge, !crashed, exitCode == 0 {
             var reply: [UInt8] = []
+            reply.reserveCapacity(56)  // "250 ok ", two numbers of up to 20 digits, " qp ", CRLF
             Bytes.append("250 ok ", to: &reply)
             Bytes.appendDecimal(now, to: &reply)
             Bytes.append(" qp ", to: &reply)

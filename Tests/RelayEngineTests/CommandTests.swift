@@ -21,6 +21,26 @@ import Testing
         #expect(run.session.ending == .quit)
     }
 
+    /// An exchange's verb is the command's first word as sent, upper-cased (a-z only), in any
+    /// case mix, for the usual verbs and for any other word.
+    @Test func verbsAreUpperCased() {
+        let lines = [
+            "helo x", "eHlO y", "Mail FROM:<a@b.example>", "rcpt TO:<c@example.com>", "Rset", "noop", "AuTh", "vrfy x",
+            "data", "DATA", "help", "HELO", "mail", "RCP", "RCPTX", "h\u{E9}lo", "M@IL", "`ata", "5ELO", "QUITE", "quiT",
+        ]
+        let run = Harness.run(config, lines.joined(separator: "\r\n") + "\r\n")
+        var verbs: [String] = []
+        for exchange in run.session.exchanges {
+            if case .command(let verb) = exchange.kind { verbs.append(verb) }
+        }
+        let expected = lines.map { line -> String in
+            let word = line.split(separator: " ", omittingEmptySubsequences: false)[0]
+            return String(decoding: word.utf8.map { $0 &- 97 < 26 ? $0 - 32 : $0 }, as: UTF8.self)
+        }
+        #expect(verbs == expected)
+        #expect(run.session.ending == .quit)
+    }
+
     @Test func sequenceErrors() {
         #expect(Harness.reply(config, "RCPT TO:<a@example.com>") == "503 MAIL first (#5.5.1)")
         #expect(Harness.reply(config, "DATA") == "503 MAIL first (#5.5.1)")

@@ -187,6 +187,31 @@ import Testing
         #expect(outcomes.count == 4, "\(outcomes)")
     }
 
+    /// With a small message limit the stored copy is the model's message cut at the limit,
+    /// wherever the cut falls (inside a line, right before a LF, in the header or the body), and
+    /// the count still sees every byte.
+    @Test func chunkedReadingCutsAtAnyLimitLikeTheModel() {
+        var random = SplitMix64(seed: 0x11_3175)
+        let prefix = Array("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@example.com>\r\nDATA\r\n".utf8)
+        var compared = 0
+        for round in 0..<300 {
+            var message = Array("Subject: s\r\n\r\n".utf8) + Self.randomMessage(&random)
+            guard case .message(let consumed, let body, let count, let hops) = Blast.run(message), hops < 100 else { continue }
+            message.removeSubrange(consumed...)
+            let limit = 1 + Int(random.next() % UInt64(max(1, count + 2)))
+            var config = Harness.configuration()
+            config.limits = RelayLimits(maxMessageBytes: limit)
+            var session = RelaySession(configuration: config, childEnvironment: Harness.environment())
+            _ = session.start()
+            for chunk in Self.randomChunks(prefix + message, &random) { _ = session.receive(chunk) }
+            let queued = session.envelopes.first
+            #expect(queued?.body == Array(body.prefix(limit)), "round \(round), limit \(limit)")
+            #expect(queued?.bodyBytes == count, "round \(round)")
+            compared += 1
+        }
+        #expect(compared > 100)
+    }
+
     /// The message limit cuts the stored copy in the middle of a chunk; the count still sees
     /// every byte.
     @Test func chunkedReadingKeepsTheMessageLimit() {

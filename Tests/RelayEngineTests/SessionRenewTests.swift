@@ -45,6 +45,43 @@ import Testing
         #expect(again.connectionDecision == original.connectionDecision)
     }
 
+    /// `renew` in place gives the session `renewed` returns.
+    @Test(arguments: ["40000", "51234"])
+    func renewInPlaceEqualsRenewed(port: String) {
+        let prototype = RelaySession(configuration: Harness.configuration(), childEnvironment: environment(port: "40000"))
+        var renewed = prototype.renewed(clientPort: port, clock: 1_800_000_000)
+        var inPlace = prototype
+        inPlace.renew(clientPort: port, clock: 1_800_000_000)
+        #expect(inPlace.receive(Self.dialogue) == renewed.receive(Self.dialogue))
+        #expect(inPlace.exchanges == renewed.exchanges)
+        #expect(inPlace.envelopes == renewed.envelopes)
+        #expect(inPlace.connectionDecision == renewed.connectionDecision)
+        #expect(inPlace.connectionDecision.environment["TCPREMOTEPORT"] == port)
+        #expect(inPlace.lookups == renewed.lookups)
+    }
+
+    /// The array and slice overloads of `receive` answer as the generic one does, in any chunking.
+    @Test(arguments: [1, 3, 7, 1000])
+    func receiveOverloadsAgree(chunk: Int) {
+        let configuration = Harness.configuration()
+        var generic = RelaySession(configuration: configuration, childEnvironment: environment(port: "40000"))
+        var array = generic
+        var slice = generic
+        var start = 0
+        while start < Self.dialogue.count {
+            let end = min(start + chunk, Self.dialogue.count)
+            let part = Self.dialogue[start..<end]
+            let expected = generic.receive(part.lazy.map { $0 })
+            #expect(array.receive(Array(part)) == expected)
+            #expect(slice.receive(part) == expected)
+            start = end
+        }
+        #expect(array.exchanges == generic.exchanges)
+        #expect(slice.exchanges == generic.exchanges)
+        #expect(slice.envelopes == generic.envelopes)
+        #expect(generic.isClosed && array.isClosed && slice.isClosed)
+    }
+
     /// `deniedByTCPServer` answers what the connection decision says, without building it.
     @Test(arguments: ["203.0.113.5", "10.1.2.3", "198.51.100.7", "192.0.2.9", "not-an-address"])
     func deniedByTCPServerAgreesWithTheDecision(client: String) throws {

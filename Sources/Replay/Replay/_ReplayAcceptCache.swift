@@ -36,7 +36,9 @@ final class _ReplayAcceptCache {
 
         /// The session renewed for a connection, read in place (not copied out of the box first).
         func renewed(clientPort: String, clock: Int64, lookupTiming: CDBLookupRecorder.Sampling?) -> RelaySession {
-            session.renewed(clientPort: clientPort, clock: clock, lookupTiming: lookupTiming)
+            var renewed = session
+            renewed.renew(clientPort: clientPort, clock: clock, lookupTiming: lookupTiming)
+            return renewed
         }
     }
 
