@@ -226,9 +226,7 @@ public struct RelaySession: Sendable {
         let inherited = setup.inherited
         var reasons: [Fact] = []
         reasons.reserveCapacity(4)
-        let rulesLocation = outcome.match.flatMap { match in
-            match.path.map { SourceLocation(file: $0, line: match.line) }
-        }
+        let rulesLocation = setup.ruleSource
         if let match = outcome.match {
             if let key = match.key {
                 reasons.append(Fact(.ruleMatched(key: key, action: match.action.rawValue), source: rulesLocation))
