@@ -366,33 +366,27 @@ public struct RelaySession: Sendable {
     /// Feeds bytes from the client and returns the bytes the chain sends back in response (in
     /// any chunking; bytes after the connection closed are ignored).
     public mutating func receive(_ bytes: some Collection<UInt8>) -> [UInt8] {
-        var output = start()
-        if isClosed || bytes.isEmpty { return output }
-        idleTime = 0
-        if let handled = bytes.withContiguousStorageIfAvailable({ buffer in feed(buffer, into: &output) }) {
-            _ = handled
-        } else {
-            Array(bytes).withUnsafeBufferPointer { feed($0, into: &output) }
-        }
-        return output
+        if let output = bytes.withContiguousStorageIfAvailable({ receive(contiguous: $0) }) { return output }
+        return Array(bytes).withUnsafeBufferPointer { receive(contiguous: $0) }
     }
 
     /// ``receive(_:)`` for an array: the same, without the generic path's contiguous-storage
     /// witness (the generic one is not specialized across modules).
     public mutating func receive(_ bytes: [UInt8]) -> [UInt8] {
-        var output = start()
-        if isClosed || bytes.isEmpty { return output }
-        idleTime = 0
-        bytes.withUnsafeBufferPointer { feed($0, into: &output) }
-        return output
+        bytes.withUnsafeBufferPointer { receive(contiguous: $0) }
     }
 
     /// ``receive(_:)`` for an array slice (see the array overload).
     public mutating func receive(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        bytes.withUnsafeBufferPointer { receive(contiguous: $0) }
+    }
+
+    /// What every ``receive(_:)`` does, on the bytes as one buffer.
+    private mutating func receive(contiguous bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {
         var output = start()
         if isClosed || bytes.isEmpty { return output }
         idleTime = 0
-        bytes.withUnsafeBufferPointer { feed($0, into: &output) }
+        feed(bytes, into: &output)
         return output
     }
 
