@@ -442,16 +442,10 @@ struct _ScenarioParser {
     static func defaultName(index: Int, ip: String) -> String {
         var bytes: [UInt8] = []
         var ip = ip
-        bytes.reserveCapacity(40 + ip.utf8.count)
+        var number = String(index)
+        bytes.reserveCapacity(17 + number.utf8.count + ip.utf8.count)
         ("connection " as StaticString).withUTF8Buffer { bytes.append(contentsOf: $0) }
-        var digits = 1
-        while digits <= index / 10 { digits *= 10 }
-        var rest = index
-        while digits > 0 {
-            bytes.append(UInt8(ascii: "0") + UInt8(rest / digits))
-            rest %= digits
-            digits /= 10
-        }
+        number.withUTF8 { bytes.append(contentsOf: $0) }
         (" from " as StaticString).withUTF8Buffer { bytes.append(contentsOf: $0) }
         ip.withUTF8 { bytes.append(contentsOf: $0) }
         return String(decoding: bytes, as: UTF8.self)
