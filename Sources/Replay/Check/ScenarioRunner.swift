@@ -308,36 +308,25 @@ struct _ConnectionRun {
     }
 
     /// Appends the step result of `exchange` (built in place: a step result is a large struct).
+    /// Its client text is worked out only if a report shows it (``StepResult/clientText``).
     mutating func appendStepResult(_ exchange: borrowing Exchange, position: FilePosition) {
         let kind: StepResult.Kind
-        let text: String
         var client = exchange.clientBytes
         switch exchange.kind {
-        case .greeting:
-            kind = .greeting
-            text = "(connect)"
-        case .command:
-            kind = .command
-            text = ByteText.display(line: exchange.clientBytes)
-        case .messageBody:
-            kind = .message
-            let lines = exchange.clientBytes.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
-            text = "<message: \(lines) lines, \(exchange.clientBytes.count) bytes>"
+        case .greeting: kind = .greeting
+        case .command: kind = .command
+        case .messageBody: kind = .message
         case .authResponse:
             kind = .authResponse
-            text = "<AUTH response>"
             client = []
-        case .timeout:
-            kind = .timeout
-            text = "(idle)"
+        case .timeout: kind = .timeout
         }
         let reasons = exchange.decision == nil ? [] : explanation(of: exchange)
-        steps.append(
-            StepResult(
-                index: steps.count, position: position, kind: kind, client: client, clientText: text,
-                replyBytes: exchange.reply, closed: exchange.closedAfter, stage: exchange.stage.rawValue,
-                decision: exchange.decision?.outcome.rawValue, subject: exchange.decision?.subject.rawValue,
-                reasons: reasons))
+        let step = StepResult(
+            index: steps.count, position: position, kind: kind, client: client, replyBytes: exchange.reply,
+            closed: exchange.closedAfter, stage: exchange.stage.rawValue, decision: exchange.decision?.outcome.rawValue,
+            subject: exchange.decision?.subject.rawValue, reasons: reasons)
+        steps.append(consume step)
     }
 
     /// The usual case, decided without building anything: whether `expectation` is only a

@@ -99,8 +99,17 @@ public struct StepResult: Sendable, Hashable {
     /// withheld).
     public var client: [UInt8]
     /// The client's bytes for display: the line without CRLF (other control bytes escaped),
-    /// `<message: N lines, M bytes>`, `<AUTH response>`, `(connect)`.
-    public var clientText: String
+    /// `<message: N lines, M bytes>`, `<AUTH response>`, `(connect)`, `(idle)`.
+    ///
+    /// Unless set, it is worked out from ``kind`` and ``client`` when asked for: most steps
+    /// are never shown (a passing connection is one line of a report), so the text is not made
+    /// for each of them.
+    public var clientText: String {
+        get { _clientText ?? StepResult.displayText(kind: kind, client: client) }
+        set { _clientText = newValue }
+    }
+    /// The text given, if any (nil: worked out from the kind and the bytes).
+    private var _clientText: String?
     /// The exact reply bytes.
     public var replyBytes: [UInt8]
     /// Whether the server closed the connection after this reply.
@@ -130,7 +139,7 @@ public struct StepResult: Sendable, Hashable {
         self.position = position
         self.kind = kind
         self.client = client
-        self.clientText = clientText
+        self._clientText = clientText
         self.replyBytes = replyBytes
         self.closed = closed
         self.stage = stage
@@ -139,6 +148,43 @@ public struct StepResult: Sendable, Hashable {
         self.reasons = reasons
         self.expected = expected
         self.verdict = verdict
+    }
+
+    /// A step whose ``clientText`` is worked out from its kind and bytes when asked for: a
+    /// command's line without CRLF, `<message: N lines, M bytes>`, `<AUTH response>`,
+    /// `(connect)` or `(idle)` (for ``Kind/none``, the empty text).
+    public init(
+        index: Int, position: FilePosition? = nil, kind: Kind, client: [UInt8], replyBytes: [UInt8] = [],
+        closed: Bool = false, stage: String? = nil, decision: String? = nil, subject: String? = nil, reasons: [Fact] = [],
+        expected: String? = nil, verdict: Verdict = .recorded
+    ) {
+        self.index = index
+        self.position = position
+        self.kind = kind
+        self.client = client
+        self._clientText = nil
+        self.replyBytes = replyBytes
+        self.closed = closed
+        self.stage = stage
+        self.decision = decision
+        self.subject = subject
+        self.reasons = reasons
+        self.expected = expected
+        self.verdict = verdict
+    }
+
+    /// The display text of a step of `kind` that sent `client` (see ``clientText``).
+    public static func displayText(kind: Kind, client: [UInt8]) -> String {
+        switch kind {
+        case .greeting: return "(connect)"
+        case .command: return ByteText.display(line: client)
+        case .message:
+            let lines = client.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
+            return "<message: \(lines) lines, \(client.count) bytes>"
+        case .authResponse: return "<AUTH response>"
+        case .timeout: return "(idle)"
+        case .none: return ""
+        }
     }
 
     /// The explanation chain in words, each fact with its source (`rcpthosts entry example.net
