@@ -433,6 +433,8 @@ struct _ConnectionRun {
 
     static func facts(of decision: ConnectionDecision) -> [Fact] {
         var reasons = decision.tcpserver.reasons
+        // Room for all of them at once (appending would grow the array twice).
+        reasons.reserveCapacity(reasons.count + (decision.blocklist?.reasons.count ?? 0) + (decision.smtpd?.reasons.count ?? 0))
         if let blocklist = decision.blocklist { reasons += blocklist.reasons }
         if let smtpd = decision.smtpd { reasons += smtpd.reasons }
         return reasons
