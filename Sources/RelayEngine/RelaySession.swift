@@ -183,13 +183,11 @@ public struct RelaySession: Sendable {
         // The connection and tcpserver's answer move into the set-up last, once read: each
         // copy of them would cost a reference count per field.
         self.startClock = configuration.clock
-        let tcpConnection = TCPServerConnection(
-            localIP: connection.serverIP, localPort: connection.serverPort, remoteIP: connection.clientIP,
-            remotePort: connection.clientPort, remotePTR: connection.ptrName,
-            remotePTRAddresses: connection.ptrAddresses, remoteInfo: connection.identInfo,
-            localDNSName: connection.serverName)
+        // Read through a method of the connection: field by field from the parameter, each
+        // read copied the whole connection.
+        let tcpConnection = connection.tcpServerConnection
         var inherited = configuration.environment
-        for (name, value) in connection.extraEnvironment { inherited[name] = value }
+        connection.addExtraEnvironment(to: &inherited)
         let outcome: TCPServerOutcome
         rulesLookups = CDBLookupRecorder(sampling: lookupTiming)
         do {
@@ -645,5 +643,19 @@ public struct RelaySession: Sendable {
         pendingDroppedNUL = false
         pendingBody = []
         pendingBodyDropped = 0
+    }
+}
+
+extension ClientConnection {
+    /// The connection as tcpserver sees it.
+    var tcpServerConnection: TCPServerConnection {
+        TCPServerConnection(
+            localIP: serverIP, localPort: serverPort, remoteIP: clientIP, remotePort: clientPort, remotePTR: ptrName,
+            remotePTRAddresses: ptrAddresses, remoteInfo: identInfo, localDNSName: serverName)
+    }
+
+    /// Adds (or replaces) the connection's extra variables in `environment`.
+    func addExtraEnvironment(to environment: inout [String: String]) {
+        for (name, value) in extraEnvironment { environment[name] = value }
     }
 }
