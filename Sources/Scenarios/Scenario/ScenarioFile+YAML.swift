@@ -437,34 +437,6 @@ struct _ScenarioParser {
 
     static let quit: [UInt8] = Array("QUIT\r\n".utf8)
 
-    /// `connection 12 from 192.0.2.7`: the name of a connection without one, put together as
-    /// bytes (appending to a string costs several times more).
-    static func defaultName(index: Int, ip: String) -> String {
-        var bytes: [UInt8] = []
-        var ip = ip
-        var number = String(index)
-        bytes.reserveCapacity(17 + number.utf8.count + ip.utf8.count)
-        ("connection " as StaticString).withUTF8Buffer { bytes.append(contentsOf: $0) }
-        number.withUTF8 { bytes.append(contentsOf: $0) }
-        (" from " as StaticString).withUTF8Buffer { bytes.append(contentsOf: $0) }
-        ip.withUTF8 { bytes.append(contentsOf: $0) }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// `prefix + text + suffix + CRLF` as UTF-8.
-    static func line(_ prefix: StaticString, _ text: String, _ suffix: StaticString = "") -> [UInt8] {
-        var bytes: [UInt8] = []
-        var text = text
-        bytes.reserveCapacity(prefix.utf8CodeUnitCount + text.utf8.count + suffix.utf8CodeUnitCount + 2)
-        prefix.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        // The contiguous bytes, not the UTF-8 view (which is read a byte at a time).
-        text.withUTF8 { bytes.append(contentsOf: $0) }
-        suffix.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(13)
-        bytes.append(10)
-        return bytes
-    }
-
     /// Text as bytes: UTF-8, or Latin-1 (each character U+0000…U+00FF one byte) for 8-bit data.
     func bytes(_ text: String, node: YAMLNode, encoding: String) throws(ScenarioError) -> [UInt8] {
         if encoding == "utf8" { return Array(text.utf8) }
@@ -521,6 +493,10 @@ struct _ScenarioParser {
         let position = node.position
         if node.isScalar {
             let text = try node.string()
+            // The usual case, a decision word, made in one step (no copy of the expectation).
+            if let outcome = ReplyExpectation.Outcome(rawValue: text) {
+                return ReplyExpectation(outcome: outcome, position: position, written: text)
+            }
             var expectation = ReplyExpectation(position: position, written: text)
             try fillScalar(text, node: node, into: &expectation)
             return expectation
