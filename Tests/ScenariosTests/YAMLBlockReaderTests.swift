@@ -67,6 +67,30 @@ struct YAMLBlockReaderTests {
         #expect(Self.expectAgreement(text))
     }
 
+    /// Short keys and words are taken from a small table of recent texts (by their bytes); with
+    /// a few hundred different ones of every length from 1 to 15, many share a slot, and the
+    /// texts at the very end of the file are read byte by byte: every text must still be its own.
+    @Test func shortTextsThatShareATableSlotStayApart() {
+        var generator = SplitMix64(seed: 11)
+        let letters = Array("abcdefghijklmnopqrstuvwxyz0123456789.-@")
+        var words: [String] = []
+        for index in 0..<300 {
+            let length = index % 15 + 1
+            var word = String(letters[Int(generator.next() % 26)])
+            while word.count < length { word.append(letters[Int(generator.next() % UInt64(letters.count))]) }
+            words.append(word)
+        }
+        var text = "items:\n"
+        for _ in 0..<1500 {
+            let key = words[Int(generator.next() % UInt64(words.count))]
+            let value = words[Int(generator.next() % UInt64(words.count))]
+            text += "  - \(key): \(value)\n"
+        }
+        // The last texts end less than 16 bytes before the end of the file.
+        text += "last: \(words[14])\nz: \(words[0])"
+        #expect(Self.expectAgreement(text))
+    }
+
     @Test(arguments: [
         "a: b\n",
         "a: b\nc: d",

@@ -56,6 +56,7 @@ private struct _Reader {
     var content = 0
     /// Key texts of the mappings being read (for the duplicate check).
     var keyStack: [String] = []
+    var shortStrings = _ShortStrings()
     /// Children of the collections being read (copied into the tree when one is complete).
     var childStack: [Int32] = []
     /// How many collections are open; deeper documents are Yams's (the reader recurses).
@@ -244,18 +245,35 @@ private struct _Reader {
 
     /// Whether the current line, from `content`, is `key:` or `key: …`.
     var isKeyLine: Bool {
-        key() != nil
+        keyBounds() != nil
     }
 
     /// The key at `content`, with the position after its colon; nil when it is not a key of
     /// the subset.
-    func key() -> (String, _YAMLTree.Style, Int)? {
+    mutating func key() -> (String, _YAMLTree.Style, Int)? {
+        switch keyBounds() {
+        case .none: return nil
+        case .quoted(let text, let style, let after)?: return (String(text), style, after)
+        case .plain(let end, let after)?: return (shortStrings.string(bytes, content..<end), .plain, after)
+        }
+    }
+
+    /// Where a key at `content` is.
+    enum KeyBounds {
+        /// A quoted key: its text.
+        case quoted(Substring, _YAMLTree.Style, after: Int)
+        /// A plain key: from `content` to `end`.
+        case plain(end: Int, after: Int)
+    }
+
+    /// ``key()`` without making its text.
+    func keyBounds() -> KeyBounds? {
         let start = content
         let first = byte(start)
         if first == Self.doubleQuote || first == Self.singleQuote {
             guard let (text, end) = quoted(at: start) else { return nil }
             guard byte(end) == Self.colon, byte(end + 1) == Self.space || end + 1 == lineEnd else { return nil }
-            return (String(text), first == Self.doubleQuote ? .doubleQuoted : .singleQuoted, end + 1)
+            return .quoted(text, first == Self.doubleQuote ? .doubleQuoted : .singleQuoted, after: end + 1)
         }
         guard _Reader.canStartPlain(first) else { return nil }
         var position = start
@@ -263,7 +281,7 @@ private struct _Reader {
             let byte = bytes[position]
             if byte == Self.colon, position + 1 == lineEnd || bytes[position + 1] == Self.space {
                 guard bytes[position - 1] != Self.space, position - start <= 1000 else { return nil }
-                return (String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self), .plain, position + 1)
+                return .plain(end: position, after: position + 1)
             }
             if byte == Self.hash || _Reader.isFlowIndicator(byte) { return nil }
             position += 1
@@ -300,7 +318,7 @@ private struct _Reader {
         }
         return tree.add(
             .scalar, style: .plain, line: lineNumber, column: column, parent: parent, slot: slot,
-            text: String(decoding: UnsafeBufferPointer(rebasing: bytes[position..<end]), as: UTF8.self))
+            text: shortStrings.string(bytes, position..<end))
     }
 
     /// A one-line quoted scalar at `start`: its text and the position after the closing quote.
@@ -351,5 +369,52 @@ extension _YAMLTree {
     func mappingColumn(_ index: Int) -> Int? {
         guard nodes[index].kind == .mapping else { return nil }
         return Int(nodes[index].column) - 1
+    }
+}
+
+/// Short texts made lately, by their bytes: the same keys and words (`client`, `rcpt`,
+/// `accept`) come back in every connection of a file, and taking one from here costs less
+/// than making it again. Texts longer than 15 bytes (which are not small strings, and rarely
+/// repeat) are always made.
+struct _ShortStrings {
+    private struct Entry {
+        /// The bytes and their count packed into 128 bits (never all zero: the count is in them).
+        var low: UInt64 = 0
+        var high: UInt64 = 0
+        var text = ""
+    }
+    private var entries = [Entry](repeating: Entry(), count: 64)
+
+    /// The text of `bytes[range]` (UTF-8).
+    mutating func string(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String {
+        let count = range.count
+        guard count > 0, count <= 15, let base = bytes.baseAddress else {
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        }
+        var low: UInt64 = 0
+        var high: UInt64 = 0
+        if range.lowerBound + 16 <= bytes.count {
+            // Two loads, and the bytes beyond the text masked off.
+            let raw = UnsafeRawPointer(base + range.lowerBound)
+            low = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
+            high = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            if count < 8 {
+                low &= (1 << (UInt64(count) * 8)) - 1
+                high = 0
+            } else {
+                high &= (1 << (UInt64(count - 8) * 8)) - 1
+            }
+        } else {
+            for offset in 0..<count {
+                let byte = UInt64(base[range.lowerBound + offset])
+                if offset < 8 { low |= byte << (offset * 8) } else { high |= byte << ((offset - 8) * 8) }
+            }
+        }
+        high |= UInt64(count) << 56
+        let slot = Int(truncatingIfNeeded: ((low ^ high &* 31) &* 0x9E37_79B9_7F4A_7C15) >> 58)
+        if entries[slot].low == low, entries[slot].high == high { return entries[slot].text }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        entries[slot] = Entry(low: low, high: high, text: text)
+        return text
     }
 }
