@@ -83,6 +83,8 @@ extension RelayLab {
             // Read once, not for every connection: reading an option through its property
             // wrapper costs about 1,300 instructions.
             let collectsHTML = htmlFlags.html != nil
+            // Passing connections are made in full only for reports that show them in full.
+            runner.detail = writer.showsPassingDetails || collectsHTML ? .everyStep : .failuresOnly
             let summary = runner.run(files: files) { event in
                 switch event {
                 case .result(let result):

@@ -85,6 +85,16 @@ struct CheckThroughputTests {
         let checked = Self.threadCPUTime()
         #expect(summary.connections == count)
         #expect(summary.failed == 0)
+        // What `relaylab check` does for its human (and GitHub, JUnit) report: passing
+        // connections without their steps.
+        var brief = ReportSummary()
+        let briefStart = Self.threadCPUTime()
+        CheckRunner.check(scenario, detail: .failuresOnly) { event in
+            guard case .result(let result) = event else { return }
+            brief.add(result)
+        }
+        let briefRun = Self.threadCPUTime() - briefStart
+        #expect(brief == summary)
 
         // The reports: the same check again, writing its results in batches of 1,000 (reading
         // the clock around every write would cost more than the human writer itself).
@@ -125,9 +135,11 @@ struct CheckThroughputTests {
             \(line("YAML (block reader / Yams)", compose))
             \(line("scenario model", model))
             \(line("simulation and comparison", run))
+            \(line("  the same, failures only", briefRun)) (as for the human report)
             \(line("human report", humanTime)) (\(humanBytes / 1_000_000) MB)
             \(line("JSON Lines report", jsonTime)) (\(jsonBytes / 1_000_000) MB)
-              parse + check: \(Int(Double(count) / total)) connections/s; with the human report: \(Int(Double(count) / (total + humanTime))) connections/s; with JSON: \(Int(Double(count) / (total + jsonTime))) connections/s
+              parse + check, failures only: \(Int(Double(count) / (compose + model + briefRun))) connections/s; with the human report (relaylab check): \(Int(Double(count) / (compose + model + briefRun + humanTime))) connections/s
+              parse + check, every step: \(Int(Double(count) / total)) connections/s; with JSON (relaylab check --format json): \(Int(Double(count) / (total + jsonTime))) connections/s
             """)
     }
 }

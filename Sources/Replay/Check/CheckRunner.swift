@@ -34,6 +34,8 @@ public struct CheckRunner: Sendable {
     public var maxFileBytes: Int
     /// How many client bytes the engine keeps per line and per message.
     public var limits: RelayLimits
+    /// How much of each passing connection's result to make (see ``ScenarioRunner/Detail``).
+    public var detail: ScenarioRunner.Detail = .everyStep
 
     /// - Parameters:
     ///   - jobs: files checked at once (default: one per processor).
@@ -64,7 +66,7 @@ public struct CheckRunner: Sendable {
             emit(event)
         }
         if files.count <= 1 || jobs == 1 {
-            for file in files { CheckRunner.check(file: file, maxFileBytes: maxFileBytes, limits: limits, lookupSampleEvery: sampleEvery, emit: count) }
+            for file in files { CheckRunner.check(file: file, maxFileBytes: maxFileBytes, limits: limits, lookupSampleEvery: sampleEvery, detail: detail, emit: count) }
             return summary
         }
         // Workers stay at most 2 × jobs files ahead of the file being reported, so memory holds a
@@ -75,7 +77,9 @@ public struct CheckRunner: Sendable {
             DispatchQueue.concurrentPerform(iterations: workers) { _ in
                 while let index = queue.claim() {
                     var batch: [CheckEvent] = []
-                    CheckRunner.check(file: files[index], maxFileBytes: maxFileBytes, limits: limits, lookupSampleEvery: sampleEvery) { event in
+                    CheckRunner.check(
+                        file: files[index], maxFileBytes: maxFileBytes, limits: limits, lookupSampleEvery: sampleEvery, detail: detail
+                    ) { event in
                         batch.append(event)
                         if batch.count >= 256 {
                             queue.append(batch, to: index)
@@ -99,10 +103,12 @@ public struct CheckRunner: Sendable {
     /// Checks one file, handing events to `emit` in order: the file's problems (then nothing
     /// else: a file with an error is not run), or one result per connection.
     ///
-    /// - Parameter lookupSampleEvery: time one cdb lookup in this many (0: only count them).
+    /// - Parameters:
+    ///   - lookupSampleEvery: time one cdb lookup in this many (0: only count them).
+    ///   - detail: how much of a passing connection's result to make.
     public static func check(
         file path: String, maxFileBytes: Int = YAMLSource.defaultMaxFileBytes, limits: RelayLimits = RelayLimits(),
-        lookupSampleEvery: Int = 0, emit: (CheckEvent) -> Void
+        lookupSampleEvery: Int = 0, detail: ScenarioRunner.Detail = .everyStep, emit: (CheckEvent) -> Void
     ) {
         let scenario: ScenarioFile
         do {
@@ -111,7 +117,7 @@ public struct CheckRunner: Sendable {
             for problem in error.errors { emit(.problem(ReportProblem(problem))) }
             return
         }
-        check(scenario, limits: limits, lookupSampleEvery: lookupSampleEvery, emit: emit)
+        check(scenario, limits: limits, lookupSampleEvery: lookupSampleEvery, detail: detail, emit: emit)
     }
 
     /// Checks scenario text already in memory (see ``check(file:emit:)``); the source's path is
@@ -136,7 +142,7 @@ public struct CheckRunner: Sendable {
     /// Checks a parsed scenario file (see ``check(file:emit:)``).
     public static func check(
         _ scenario: ScenarioFile, limits: RelayLimits = RelayLimits(), lookupSampleEvery: Int = 0,
-        emit: (CheckEvent) -> Void
+        detail: ScenarioRunner.Detail = .everyStep, emit: (CheckEvent) -> Void
     ) {
         for warning in scenario.warnings { emit(.problem(ReportProblem(warning, isWarning: true))) }
         // Resolve every configuration first: a file with a configuration error is not run.
@@ -180,7 +186,7 @@ public struct CheckRunner: Sendable {
                 .result(
                     ScenarioRunner.run(
                         scenario.connections[ordinal], configuration: box.configuration, suite: scenario.path,
-                        warnings: box.warnings, lookupTiming: timing)))
+                        warnings: box.warnings, lookupTiming: timing, detail: detail)))
         }
     }
 }

@@ -6,6 +6,18 @@ public import Scenarios
 /// Runs scenario connections through the simulated chain and compares every reply and decision
 /// with what the scenario expects.
 public enum ScenarioRunner {
+    /// How much of a result to make.
+    public enum Detail: Sendable, Hashable {
+        /// Every step and the connection's details, for every connection.
+        case everyStep
+        /// Only what a passing connection's one report line needs: its name, verdict and step
+        /// count (``ConnectionResult/steps`` empty, ``ConnectionResult/connection`` with its
+        /// decision only). A connection with a difference is run again with ``everyStep``,
+        /// so its result is complete. Reports that show passing connections in full (JSON
+        /// Lines, `--explain`, HTML) need ``everyStep``; see ``ReportWriter/showsPassingDetails``.
+        case failuresOnly
+    }
+
     /// Runs one connection of a scenario against `configuration` (its resolved configuration).
     ///
     /// The client connects, takes its steps in order and finally closes its side (if the server
@@ -16,9 +28,10 @@ public enum ScenarioRunner {
     ///   - warnings: the configuration's warnings as report text, when the caller has them
     ///     already (they are the same for every connection of a configuration).
     ///   - lookupTiming: time one cdb lookup in N (``ConnectionResult/lookups`` counts them all).
+    ///   - detail: how much of the result to make for a connection that passes.
     public static func run(
         _ connection: borrowing ScenarioConnection, configuration: RelayConfiguration, suite: String,
-        warnings: [String]? = nil, lookupTiming: CDBLookupRecorder.Sampling? = nil
+        warnings: [String]? = nil, lookupTiming: CDBLookupRecorder.Sampling? = nil, detail: Detail = .everyStep
     ) -> ConnectionResult {
         // The connection, its steps and the client are large structs: read in place, not copied.
         let server = connection.server
@@ -29,9 +42,11 @@ public enum ScenarioRunner {
             clientIP: clientEndpoint.ip, clientPort: clientEndpoint.port, serverIP: serverEndpoint.ip,
             serverPort: serverEndpoint.port, ptrName: connection.client.ptr, ptrAddresses: connection.client.ptrAddresses,
             identInfo: connection.client.info, serverName: server.hostname)
-        var run = _ConnectionRun(session: RelaySession(configuration: configuration, connection: client, lookupTiming: lookupTiming))
+        var run = _ConnectionRun(
+            session: RelaySession(configuration: configuration, connection: client, lookupTiming: lookupTiming),
+            keepsSteps: detail == .everyStep)
         run.start()
-        run.steps.reserveCapacity(connection.steps.count + 2)
+        if run.keepsSteps { run.steps.reserveCapacity(connection.steps.count + 2) }
 
         // The greeting.
         let greetingExpectation = connection.expectation?.greeting
@@ -46,11 +61,18 @@ public enum ScenarioRunner {
         if !run.session.isClosed { run.session.clientClosed() }
 
         let outcome = run.connectionOutcome(expectation: connection.expectation)
+        if !run.keepsSteps, !run.differences.isEmpty {
+            // A difference is reported in full: the same connection again (the simulation gives
+            // the same exchanges every time), this time keeping every step.
+            return ScenarioRunner.run(
+                connection, configuration: configuration, suite: suite, warnings: warnings, lookupTiming: lookupTiming,
+                detail: .everyStep)
+        }
         return ConnectionResult(
             suite: suite, name: connection.name, position: connection.position, client: clientEndpoint,
             server: serverEndpoint, listener: connection.listener, connection: outcome, steps: run.steps,
-            differences: run.differences, warnings: warnings ?? ScenarioRunner.warningTexts(run.session.warnings),
-            lookups: run.session.lookups)
+            stepCount: run.stepCount, differences: run.differences,
+            warnings: warnings ?? ScenarioRunner.warningTexts(run.session.warnings), lookups: run.session.lookups)
     }
 
     /// Configuration warnings as report lines: `file:line: message`.
@@ -78,15 +100,21 @@ enum _Targets {
 /// One connection being run.
 struct _ConnectionRun {
     var session: RelaySession
+    /// Whether step results are made (``ScenarioRunner/Detail/everyStep``); without them,
+    /// only the verdict and the count are kept.
+    let keepsSteps: Bool
     var steps: [StepResult] = []
+    /// How many steps there were (``steps``' count when they are kept).
+    var stepCount = 0
     var differences: [Difference] = []
     /// The message the current step queued, if any.
     var queued: QueuedMessage?
     /// Whether tcpserver denied the connection (known once the session started).
     var denied = false
 
-    init(session: RelaySession) {
+    init(session: RelaySession, keepsSteps: Bool = true) {
         self.session = session
+        self.keepsSteps = keepsSteps
     }
 
     /// Starts the session (its greeting is the first exchange).
@@ -154,7 +182,7 @@ struct _ConnectionRun {
         if step.expectsNoReply, !new.isEmpty {
             differences.append(
                 Difference(
-                    position: step.position, step: steps.last?.index, subject: _ConnectionRun.text(of: step.action),
+                    position: step.position, step: stepCount > 0 ? stepCount - 1 : nil, subject: _ConnectionRun.text(of: step.action),
                     expected: "no reply",
                     actual: new.map { ByteText.replyLines($0.reply).joined(separator: "\n") }.joined(separator: "\n"),
                     explanation: new.last.map { explanation(for: $0).map(\.description) } ?? []))
@@ -162,7 +190,7 @@ struct _ConnectionRun {
         if case .send = step.action, !step.expectations.isEmpty, new.count > step.expectations.count {
             differences.append(
                 Difference(
-                    position: step.position, step: steps.last?.index, subject: _ConnectionRun.text(of: step.action),
+                    position: step.position, step: stepCount > 0 ? stepCount - 1 : nil, subject: _ConnectionRun.text(of: step.action),
                     expected: "\(step.expectations.count) repl\(step.expectations.count == 1 ? "y" : "ies")",
                     actual: "\(new.count) replies: " + new.map { ByteText.replyLines($0.reply).first ?? "(none)" }.joined(separator: ", "),
                     explanation: ["give one expectation per reply (a list) to check each of them"]))
@@ -264,6 +292,21 @@ struct _ConnectionRun {
             return byExchange[offset]
         }
         for offset in 0..<exchanges.count {
+            let index = stepCount
+            stepCount += 1
+            // Without step results, only whether the expectation holds matters.
+            guard keepsSteps else {
+                if !expectations.isEmpty, let which = expectationIndex(for: offset),
+                    !_ConnectionRun.holds(expectations[which], decisionOf: exchanges[exchanges.startIndex + offset]),
+                    let failure = check(expectations[which], exchange: exchanges[exchanges.startIndex + offset])
+                {
+                    differences.append(
+                        Difference(
+                            position: expectations[which].position, step: index, subject: subject ?? "",
+                            expected: expectations[which].written, actual: failure.actual, explanation: failure.explanation))
+                }
+                continue
+            }
             // Built in place, and the exchange read where it is: both are large structs, and
             // copying them costs more than the rest.
             appendStepResult(exchanges[exchanges.startIndex + offset], position: position)
@@ -279,7 +322,7 @@ struct _ConnectionRun {
                     steps[last].verdict = .failed
                     differences.append(
                         Difference(
-                            position: expectation.position, step: steps[last].index, subject: subject ?? steps[last].clientText,
+                            position: expectation.position, step: index, subject: subject ?? steps[last].clientText,
                             expected: expectation.written, actual: failure.actual, explanation: failure.explanation))
                 } else {
                     steps[last].verdict = .passed
@@ -291,8 +334,9 @@ struct _ConnectionRun {
             let pendingText = pendingText()
             // Nothing answered (the connection is closed, or the line was incomplete).
             var step = StepResult(
-                index: steps.count, position: position, kind: .none, clientText: pendingText, closed: session.isClosed,
+                index: stepCount, position: position, kind: .none, clientText: pendingText, closed: session.isClosed,
                 expected: expectation.written)
+            stepCount += 1
             if let failure = check(expectation, exchange: nil) {
                 step.verdict = .failed
                 differences.append(
@@ -303,13 +347,14 @@ struct _ConnectionRun {
                 step.verdict = .passed
                 if denied { step.decision = "deny" }
             }
-            steps.append(step)
+            if keepsSteps { steps.append(step) }
         }
     }
 
     /// Appends the step result of `exchange` (built in place: a step result is a large struct).
     /// Its client text is worked out only if a report shows it (``StepResult/clientText``).
     mutating func appendStepResult(_ exchange: borrowing Exchange, position: FilePosition) {
+        // Its index: `record` has counted it already.
         let kind: StepResult.Kind
         var client = exchange.clientBytes
         switch exchange.kind {
@@ -323,7 +368,7 @@ struct _ConnectionRun {
         }
         let reasons = exchange.decision == nil ? [] : explanation(of: exchange)
         let step = StepResult(
-            index: steps.count, position: position, kind: kind, client: client, replyBytes: exchange.reply,
+            index: stepCount - 1, position: position, kind: kind, client: client, replyBytes: exchange.reply,
             closed: exchange.closedAfter, stage: exchange.stage.rawValue, decision: exchange.decision?.outcome.rawValue,
             subject: exchange.decision?.subject.rawValue, reasons: reasons)
         steps.append(consume step)
@@ -443,6 +488,10 @@ struct _ConnectionRun {
     // MARK: - Connection
 
     mutating func connectionOutcome(expectation: ConnectionExpectation?) -> ConnectionOutcome {
+        // Without details and with nothing expected of the connection, only its decision.
+        if !keepsSteps, expectation == nil {
+            return ConnectionOutcome(decision: session.deniedByTCPServer ? "deny" : "allow")
+        }
         let decision = session.connectionDecision
         let facts = _ConnectionRun.facts(of: decision)
         var outcome = ConnectionOutcome(

@@ -12,6 +12,9 @@ public struct GitHubReportWriter: ReportWriter {
 
     public init(tool: String = "relaylab check") { self.tool = tool }
 
+    /// Annotations are for differences only.
+    public var showsPassingDetails: Bool { false }
+
     public mutating func write(_ result: ConnectionResult) -> String {
         var out = "\(result.passed ? "✓" : "✗") \(result.suite): \(result.name)\n"
         for difference in result.differences {

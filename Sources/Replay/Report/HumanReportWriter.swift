@@ -29,6 +29,9 @@ public struct HumanReportWriter: ReportWriter {
 
     public var problemsGoToStandardError: Bool { true }
 
+    /// A passing connection is one line, unless every decision is explained.
+    public var showsPassingDetails: Bool { explain }
+
     /// Whether to colour the report: only on a terminal, and never when `NO_COLOR` is set
     /// (whatever its value).
     public static func usesColour(isTerminal: Bool, environment: [String: String]) -> Bool {

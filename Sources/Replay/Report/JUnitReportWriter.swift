@@ -20,6 +20,9 @@ public struct JUnitReportWriter: ReportWriter {
 
     public init(name: String = "relaylab check") { self.name = name }
 
+    /// A passing test case is one element; transcripts are written for failures only.
+    public var showsPassingDetails: Bool { false }
+
     private mutating func index(of suite: String) -> Int {
         if let index = suiteIndex[suite] { return index }
         suites.append(Suite(name: suite))

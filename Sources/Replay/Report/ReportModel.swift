@@ -238,8 +238,13 @@ public struct ConnectionResult: Sendable, Hashable {
     public var listener: String?
     /// How tcpserver and rblsmtpd handled it.
     public var connection: ConnectionOutcome
-    /// Every exchange, in order (the greeting first).
-    public var steps: [StepResult]
+    /// Every exchange, in order (the greeting first). Empty for a passing connection run with
+    /// ``ScenarioRunner/Detail/failuresOnly`` (``stepCount`` still counts them).
+    public var steps: [StepResult] {
+        didSet { stepCount = steps.count }
+    }
+    /// How many exchanges there were (``steps``' count, also when they were left out).
+    public var stepCount: Int
     /// The expectations that do not hold.
     public var differences: [Difference]
     /// Configuration warnings that applied (open relay, unreadable control file, …).
@@ -249,9 +254,10 @@ public struct ConnectionResult: Sendable, Hashable {
 
     public init(
         suite: String, name: String, position: FilePosition? = nil, client: Endpoint, server: Endpoint,
-        listener: String? = nil, connection: ConnectionOutcome, steps: [StepResult], differences: [Difference],
-        warnings: [String] = [], lookups: SessionLookups? = nil
+        listener: String? = nil, connection: ConnectionOutcome, steps: [StepResult], stepCount: Int? = nil,
+        differences: [Difference], warnings: [String] = [], lookups: SessionLookups? = nil
     ) {
+        self.stepCount = stepCount ?? steps.count
         self.lookups = lookups
         self.suite = suite
         self.name = name
@@ -339,7 +345,7 @@ public struct ReportSummary: Sendable, Hashable {
     public mutating func add(_ result: ConnectionResult) {
         connections += 1
         if lookups != nil, let sessionLookups = result.lookups { lookups!.add(sessionLookups) }
-        steps += result.steps.count
+        steps += result.stepCount
         if result.passed { passed += 1 } else { failed += 1 }
     }
 

@@ -15,11 +15,17 @@ public protocol ReportWriter {
     mutating func finish(_ summary: ReportSummary) -> String
     /// Whether problems belong on standard error (human output) rather than in the report.
     var problemsGoToStandardError: Bool { get }
+    /// Whether the writer shows the steps and connection details of connections that pass
+    /// (true unless a writer says otherwise). When it does not, a run may leave them out of
+    /// passing results (``ScenarioRunner/Detail/failuresOnly``), which saves most of the work
+    /// of making a result.
+    var showsPassingDetails: Bool { get }
 }
 
 extension ReportWriter {
     public mutating func begin() -> String { "" }
     public var problemsGoToStandardError: Bool { false }
+    public var showsPassingDetails: Bool { true }
 }
 
 /// The report formats of `--format`.
