@@ -371,7 +371,8 @@ public struct RelaySession: Sendable {
     /// ``receive(_:)`` for an array: the same, without the generic path's contiguous-storage
     /// witness (the generic one is not specialized across modules).
     public mutating func receive(_ bytes: [UInt8]) -> [UInt8] {
-        bytes.withUnsafeBufferPointer { receive(contiguous: $0) }
+        // The array goes along: when it is exactly one line, the exchange keeps it as it is.
+        bytes.withUnsafeBufferPointer { receive(contiguous: $0, array: bytes) }
     }
 
     /// ``receive(_:)`` for an array slice (see the array overload).
@@ -379,12 +380,13 @@ public struct RelaySession: Sendable {
         bytes.withUnsafeBufferPointer { receive(contiguous: $0) }
     }
 
-    /// What every ``receive(_:)`` does, on the bytes as one buffer.
-    private mutating func receive(contiguous bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+    /// What every ``receive(_:)`` does, on the bytes as one buffer (`array`: the same bytes as
+    /// an array, if the caller has one).
+    private mutating func receive(contiguous bytes: UnsafeBufferPointer<UInt8>, array: [UInt8]? = nil) -> [UInt8] {
         var output = start()
         if isClosed || bytes.isEmpty { return output }
         idleTime = 0
-        feed(bytes, into: &output)
+        feed(bytes, array: array, into: &output)
         return output
     }
 
@@ -430,7 +432,7 @@ public struct RelaySession: Sendable {
 
     // MARK: - Internals
 
-    private mutating func feed(_ buffer: UnsafeBufferPointer<UInt8>, into output: inout [UInt8]) {
+    private mutating func feed(_ buffer: UnsafeBufferPointer<UInt8>, array: [UInt8]? = nil, into output: inout [UInt8]) {
         var index = 0
         let limits = configuration.limits
         while index < buffer.count, !isClosed {
@@ -463,10 +465,14 @@ public struct RelaySession: Sendable {
                 appendPending(rest, limit: limits.maxLineLength)
                 return
             }
+            // The bytes given are exactly this line: the array holding them is the line (no copy).
+            let wholeArray = index == 0 && newline + 1 == buffer.count ? array : nil
             index += newline + 1
             if pendingLine.isEmpty, pendingDropped == 0, newline <= limits.maxLineLength {
                 Self.add(
-                    handleLine(Array(UnsafeBufferPointer(rebasing: rest[...newline])), truncation: nil, lineEnd: 1, argumentNotKept: 0),
+                    handleLine(
+                        wholeArray ?? Array(UnsafeBufferPointer(rebasing: rest[...newline])), truncation: nil, lineEnd: 1,
+                        argumentNotKept: 0),
                     to: &output)
                 continue
             }

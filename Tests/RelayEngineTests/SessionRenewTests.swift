@@ -82,6 +82,24 @@ import Testing
         #expect(generic.isClosed && array.isClosed && slice.isClosed)
     }
 
+    /// An array that is exactly one line becomes the exchange's client bytes as it is (no
+    /// copy); line by line, the array overload still answers as the generic one does.
+    @Test func anArrayOfOneLineAnswersAsTheGenericReceive() {
+        let configuration = Harness.configuration()
+        var generic = RelaySession(configuration: configuration, childEnvironment: environment(port: "40000"))
+        var array = generic
+        var start = 0
+        while start < Self.dialogue.count {
+            let end = (Self.dialogue[start...].firstIndex(of: 10) ?? Self.dialogue.count - 1) + 1
+            let line = Array(Self.dialogue[start..<end])
+            #expect(array.receive(line) == generic.receive(line.lazy.map { $0 }))
+            start = end
+        }
+        #expect(array.exchanges == generic.exchanges)
+        #expect(array.envelopes == generic.envelopes)
+        #expect(array.exchanges.count > 3 && array.isClosed)
+    }
+
     /// `deniedByTCPServer` answers what the connection decision says, without building it.
     @Test(arguments: ["203.0.113.5", "10.1.2.3", "198.51.100.7", "192.0.2.9", "not-an-address"])
     func deniedByTCPServerAgreesWithTheDecision(client: String) throws {
