@@ -162,9 +162,12 @@ public struct LookupStatistics: Sendable, Hashable {
     }
 
     private mutating func entry(_ role: Role, path: String, side: String?, structure: String) -> Int {
-        if let index = databases.firstIndex(where: { $0.role == role && $0.path == path && $0.side == side }) {
-            return index
+        // Compared where they are (`firstIndex(where:)` hands each entry out as a copy, and
+        // this runs for every session).
+        let found = databases.withUnsafeBufferPointer { entries in
+            entries.indices.first { entries[$0].role == role && entries[$0].path == path && entries[$0].side == side }
         }
+        if let found { return found }
         databases.append(Database(role: role, path: path, side: side, structure: structure))
         return databases.count - 1
     }
