@@ -489,12 +489,26 @@ struct _ScenarioParser {
 
     static let outcomeWords = ReplyExpectation.Outcome.allCases.map(\.rawValue)
 
+    /// The decision `word` names (``ReplyExpectation/Outcome/init(rawValue:)``, by a switch:
+    /// the initializer looks the word up in a table, which costs more for every expectation).
+    static func outcome(_ word: String) -> ReplyExpectation.Outcome? {
+        switch word {
+        case "accept": .accept
+        case "refuse": .refuse
+        case "tempfail": .tempfail
+        case "deny": .deny
+        case "relay": .relay
+        case "closed": .closed
+        default: nil
+        }
+    }
+
     func parseReplyExpectation(_ node: YAMLNode) throws(ScenarioError) -> ReplyExpectation {
         let position = node.position
         if node.isScalar {
             let text = try node.string()
             // The usual case, a decision word, made in one step (no copy of the expectation).
-            if let outcome = ReplyExpectation.Outcome(rawValue: text) {
+            if let outcome = _ScenarioParser.outcome(text) {
                 return ReplyExpectation(outcome: outcome, position: position, written: text)
             }
             var expectation = ReplyExpectation(position: position, written: text)
@@ -533,7 +547,7 @@ struct _ScenarioParser {
     /// A scalar expectation: `250`, `"553 sorry, …"` (the exact reply; lines separated by LF),
     /// or a decision word.
     func fillScalar(_ text: String, node: YAMLNode, into expectation: inout ReplyExpectation) throws(ScenarioError) {
-        if let outcome = ReplyExpectation.Outcome(rawValue: text) {
+        if let outcome = _ScenarioParser.outcome(text) {
             expectation.outcome = outcome
             return
         }

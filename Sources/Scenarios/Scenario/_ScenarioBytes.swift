@@ -18,8 +18,9 @@ extension _ScenarioParser {
         }
     }
 
-    /// `prefix + text + suffix + CRLF` as UTF-8. (Appended to a reserved array: the
-    /// uninitialized-capacity initializer of Array is not specialized, and costs more.)
+    /// `prefix + text + suffix + CRLF` as UTF-8. (Appended to a reserved array: making an
+    /// array of a given size or uninitialized goes through an unspecialized allocation in the
+    /// standard library here, which costs more than the appends.)
     static func line(_ prefix: StaticString, _ text: String, _ suffix: StaticString = "") -> [UInt8] {
         var bytes: [UInt8] = []
         var text = text
