@@ -47,7 +47,13 @@ public struct ScenarioConnection: Sendable {
     /// The client.
     public var client: ClientSpec
     /// What must hold about the connection as a whole (tcpserver, rule, environment, greeting).
-    public var expectation: ConnectionExpectation?
+    public var expectation: ConnectionExpectation? {
+        get { expectationBox?.value }
+        set { expectationBox = newValue.map(_ExpectationBox.init) }
+    }
+    /// The expectation, held by reference: it is large and usually absent, and a connection is
+    /// moved and copied several times between the parser and the report.
+    var expectationBox: _ExpectationBox?
     /// What the client does, in order. After the last step the client closes the connection.
     public var steps: [ScenarioStep]
 
@@ -61,15 +67,38 @@ public struct ScenarioConnection: Sendable {
         self.configurationBox = _ConfigurationBox(configuration)
         self.listener = listener
         self.client = client
-        self.expectation = expectation
+        self.expectationBox = expectation.map(_ExpectationBox.init)
         self.steps = steps
     }
 }
 
 /// A configuration shared by reference between connections.
+extension ScenarioConnection {
+    /// A connection whose configuration is `configurationBox` (shared with other connections).
+    init(
+        name: String, index: Int, position: FilePosition, configurationBox: _ConfigurationBox, listener: String?,
+        client: ClientSpec, expectation: ConnectionExpectation?, steps: [ScenarioStep]
+    ) {
+        self.name = name
+        self.index = index
+        self.position = position
+        self.configurationBox = configurationBox
+        self.listener = listener
+        self.client = client
+        self.expectationBox = expectation.map(_ExpectationBox.init)
+        self.steps = steps
+    }
+}
+
 final class _ConfigurationBox: Sendable {
     let value: ConfigurationSpec
     init(_ value: ConfigurationSpec) { self.value = value }
+}
+
+/// A connection's expectation, held by reference (see ``ScenarioConnection/expectation``).
+final class _ExpectationBox: Sendable {
+    let value: ConnectionExpectation
+    init(_ value: ConnectionExpectation) { self.value = value }
 }
 
 /// The client side of a connection as tcpserver sees it.

@@ -175,8 +175,8 @@ struct _ScenarioParser {
 
     mutating func parseConnection(_ node: YAMLNode, index: Int) throws(ScenarioError) -> ScenarioConnection {
         let entries = try node.mapping(allowedKeys: ScenarioFile.connectionKeySet)
-        var overrides = ConfigurationSpec()
-        var hasOverrides = false
+        // Made only for a connection that overrides something (most do not).
+        var overrides: ConfigurationSpec? = nil
         var name: String? = nil
         var client: ClientSpec? = nil
         var clientNode: YAMLNode? = nil
@@ -202,8 +202,8 @@ struct _ScenarioParser {
             case "from", "rcpt", "helo", "authenticate":
                 compact[entry.key] = entry
             default:
-                hasOverrides = true
-                try overrides.apply(entry)
+                if overrides == nil { overrides = ConfigurationSpec() }
+                try overrides!.apply(entry)
             }
         }
         guard var client else {
@@ -229,17 +229,19 @@ struct _ScenarioParser {
             }
             steps = try compactSteps(compact, client: client, connection: node)
         }
-        var connection = ScenarioConnection(
-            name: name ?? _ScenarioParser.defaultName(index: index, ip: client.ip), index: index, position: node.position,
-            configuration: ConfigurationSpec(), client: client, expectation: expectation, steps: steps ?? [])
-        if isInline, !hasOverrides || overrides.isEmpty {
-            connection.configurationBox = sharedConfiguration
+        let configurationBox: _ConfigurationBox
+        var listener: String? = nil
+        if isInline, overrides?.isEmpty ?? true {
+            configurationBox = sharedConfiguration
         } else {
-            let (spec, listener) = try configuration(for: overrides, connection: node)
-            connection.configuration = spec
-            connection.listener = listener
+            let (spec, listenerName) = try configuration(for: overrides ?? ConfigurationSpec(), connection: node)
+            configurationBox = _ConfigurationBox(spec)
+            listener = listenerName
         }
-        return connection
+        return ScenarioConnection(
+            name: name ?? _ScenarioParser.defaultName(index: index, ip: client.ip), index: index, position: node.position,
+            configurationBox: configurationBox, listener: listener, client: client, expectation: expectation,
+            steps: steps ?? [])
     }
 
     /// The connection's configuration: the file's (or the listener's its server address
