@@ -173,9 +173,12 @@ struct _ConnectionRun {
         }
         let new = session.exchanges[before...]
         queued = session.envelopes.count > envelopesBefore ? session.envelopes.last : nil
+        // The closure that words the step captures its action only (capturing the step itself
+        // would copy all of it).
+        let action = step.action
         record(
             new, expectations: step.expectations, targets: targets, position: step.position,
-            pendingText: _ConnectionRun.text(of: step.action), subject: nil)
+            pendingText: _ConnectionRun.text(of: action), subject: nil)
         queued = nil
         let extraReplies = step.expectsNoReply ? !new.isEmpty : (isSend(step) && !step.expectations.isEmpty && new.count > step.expectations.count)
         if extraReplies, !steps.isEmpty { steps[steps.count - 1].verdict = .failed }
@@ -199,7 +202,7 @@ struct _ConnectionRun {
 
     static let dataCommand: [UInt8] = Array("DATA\r\n".utf8)
 
-    func isSend(_ step: ScenarioStep) -> Bool {
+    func isSend(_ step: borrowing ScenarioStep) -> Bool {
         if case .send = step.action { return true }
         return false
     }
