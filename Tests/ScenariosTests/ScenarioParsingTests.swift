@@ -210,4 +210,20 @@ struct ScenarioParsingTests {
             #expect(!file.connections.isEmpty, "\(path)")
         }
     }
+
+    /// A key set answers as a set of its keys would: every key in, anything else (same length,
+    /// same first letter, a prefix, another case) out.
+    @Test func keySetContainsExactlyItsKeys() {
+        let keys = ScenarioFile.connectionKeys + ConfigurationSpec.keys
+        let set = KeySet(keys)
+        for key in keys {
+            #expect(set.contains(key), "\(key)")
+            #expect(!set.contains(key.uppercased()), "\(key)")
+            #expect(!set.contains(String(key.dropLast())) || keys.contains(String(key.dropLast())), "\(key)")
+            #expect(!set.contains(key + "s") || keys.contains(key + "s"), "\(key)")
+        }
+        for other in ["", "x", "clients", "rcpt_to", "control_file", "émoji", String(repeating: "k", count: 40)] {
+            #expect(set.contains(other) == keys.contains(other), "\(other)")
+        }
+    }
 }

@@ -257,7 +257,7 @@ public struct YAMLNode {
                 throw keyNode.error("expected a text key \(inContext), found \(keyNode.kindDescription)")
             }
             let name = key.text
-            if let allowedKeys, !allowedKeys.set.contains(name) {
+            if let allowedKeys, !allowedKeys.contains(name) {
                 throw keyNode.error("unknown key '\(name)' \(inContext)" + NearestKey.hint(for: name, among: allowedKeys.list))
             }
             entries.append(YAMLEntry(key: name, keyNode: keyNode, value: YAMLNode(tree: tree, index: Int(tree.children[start + 2 * offset + 1]))))
@@ -270,11 +270,25 @@ public struct YAMLNode {
 public struct KeySet: Sendable {
     /// The keys in documentation order.
     public let list: [String]
-    let set: Set<String>
+    /// The keys by their length and first byte: a key read is compared with the few in its
+    /// bucket (hashing it, as a set does, costs more, and every key of every connection of a
+    /// file is looked up).
+    private let buckets: [[String]]
 
     public init(_ keys: [String]) {
         list = keys
-        set = Set(keys)
+        var buckets = [[String]](repeating: [], count: 64)
+        for key in keys { buckets[KeySet.bucket(of: key)].append(key) }
+        self.buckets = buckets
+    }
+
+    /// Whether `key` is one of the keys.
+    public func contains(_ key: String) -> Bool {
+        buckets[KeySet.bucket(of: key)].contains(key)
+    }
+
+    private static func bucket(of key: String) -> Int {
+        (key.utf8.count &* 7 &+ Int(key.utf8.first ?? 0)) & 63
     }
 }
 
