@@ -11,9 +11,10 @@ public enum ScenarioRunner {
         /// Every step and the connection's details, for every connection.
         case everyStep
         /// Only what a passing connection's one report line needs: its name, verdict and step
-        /// count (``ConnectionResult/steps`` empty, ``ConnectionResult/connection`` with its
-        /// decision only). A connection with a difference is run again with ``everyStep``,
-        /// so its result is complete. Reports that show passing connections in full (JSON
+        /// count (``ConnectionResult/steps`` empty; ``ConnectionResult/connection`` with its
+        /// decision only, unless the scenario expects something of the connection). A
+        /// connection with a difference is run again with ``everyStep``, so its result is
+        /// complete. Reports that show passing connections in full (JSON
         /// Lines, `--explain`, HTML) need ``everyStep``; see ``ReportWriter/showsPassingDetails``.
         case failuresOnly
     }
