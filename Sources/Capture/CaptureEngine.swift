@@ -218,19 +218,22 @@ struct CaptureEngine {
         } else {
             clientIsA = nil
         }
-        var connection = Connection(
-            key: key, index: nextIndex, clientIsA: clientIsA, midstream: !syn, time: time,
-            sourceFile: fileIndex, sourcePacket: filePacket, limits: limits)
-        if var scratch = scratchPool.popLast() { connection.sink.session.install(&scratch) }
-        nextIndex += 1
+        // Built in its slot and given the working arrays there: the connection is never copied.
         let slot: Int
         if let free = freeSlots.popLast() {
             slot = Int(free)
-            connections[slot] = connection
+            connections[slot] = Connection(
+                key: key, index: nextIndex, clientIsA: clientIsA, midstream: !syn, time: time,
+                sourceFile: fileIndex, sourcePacket: filePacket, limits: limits)
         } else {
             slot = connections.count
-            connections.append(connection)
+            connections.append(
+                Connection(
+                    key: key, index: nextIndex, clientIsA: clientIsA, midstream: !syn, time: time,
+                    sourceFile: fileIndex, sourcePacket: filePacket, limits: limits))
         }
+        if var scratch = scratchPool.popLast() { connections[slot]!.sink.session.install(&scratch) }
+        nextIndex += 1
         live += 1
         if live > summary.peakLiveConnections { summary.peakLiveConnections = live }
         liveTable.set(Int32(slot + 1), for: key)
@@ -246,7 +249,11 @@ struct CaptureEngine {
         live -= 1
         if !keepInTable {
             liveTable.remove(connection.key, ifValue: Int32(slot + 1))
-            remember(connection)
+            remember(
+                key: connection.key,
+                nextA: connection.a.highestSeq &+ (connection.a.finSeen ? 1 : 0),
+                nextB: connection.b.highestSeq &+ (connection.b.finSeen ? 1 : 0),
+                knownA: connection.a.baseKnown, knownB: connection.b.baseKnown)
         }
         var context = FinishContext(
             fallback: fallback, evictedByLimit: evictedByLimit, sourceFile: fileNames[connection.sourceFile])
@@ -301,20 +308,16 @@ struct CaptureEngine {
     }
 
     /// Replaces the table entry with a closed-flow record.
-    private mutating func remember(_ connection: Connection) {
+    private mutating func remember(key: FlowKey, nextA: UInt32, nextB: UInt32, knownA: Bool, knownB: Bool) {
         if closed.count < Self.closedCapacity {
-            closed.append(ClosedFlow(key: connection.key, nextA: 0, nextB: 0, knownA: false, knownB: false, time: 0, valid: false))
+            closed.append(ClosedFlow(key: key, nextA: 0, nextB: 0, knownA: false, knownB: false, time: 0, valid: false))
         }
         let index = closedNext
         closedNext = (closedNext + 1) % Self.closedCapacity
         let old = closed[index]
         if old.valid { closedTable.remove(old.key, ifValue: Int32(index + 1)) }
-        closed[index] = ClosedFlow(
-            key: connection.key,
-            nextA: connection.a.highestSeq &+ (connection.a.finSeen ? 1 : 0),
-            nextB: connection.b.highestSeq &+ (connection.b.finSeen ? 1 : 0),
-            knownA: connection.a.baseKnown, knownB: connection.b.baseKnown, time: now, valid: true)
-        closedTable.set(Int32(index + 1), for: connection.key)
+        closed[index] = ClosedFlow(key: key, nextA: nextA, nextB: nextB, knownA: knownA, knownB: knownB, time: now, valid: true)
+        closedTable.set(Int32(index + 1), for: key)
     }
 
     /// Flushes the least recently active eighth of the live connections (the limit was hit).

@@ -108,8 +108,9 @@ public struct CaptureReader: Sendable {
     private func deliver(_ engine: inout CaptureEngine, _ onDialogue: (Dialogue) throws -> Void) throws {
         var ready: [FinishedConnection] = []
         swap(&ready, &engine.ready)
-        for index in ready.indices { try onDialogue(ready[index].dialogue) }
-        ready.removeAll(keepingCapacity: true)
+        // Each dialogue is moved out of the array (popLast) and lent to `onDialogue`, not copied.
+        ready.reverse()
+        while let finished = ready.popLast() { try onDialogue(finished.dialogue) }
         swap(&ready, &engine.ready)
     }
 
