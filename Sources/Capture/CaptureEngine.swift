@@ -266,10 +266,11 @@ struct CaptureEngine {
             if batch.count >= ReconstructionPool.batchSize { submitBatch(waitForAll: false) }
             return
         }
-        var finished = builder.build(&connection, context)
-        Self.account(finished, into: &summary, endCounts: &endCounts)
-        Self.recycle(&finished, into: &scratchPool)
-        ready.append(finished)
+        // Built straight into the queue (a local copy first would be copied again).
+        ready.append(builder.build(&connection, context))
+        let last = ready.count - 1
+        Self.account(ready[last], into: &summary, endCounts: &endCounts)
+        Self.recycle(&ready[last], into: &scratchPool)
     }
 
     /// Turns finished connections into dialogues.

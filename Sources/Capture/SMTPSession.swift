@@ -89,6 +89,8 @@ struct SMTPSession {
     var clientMode: ClientMode
     var clientPosition = 0
     var steps: [StepRecord] = []
+    /// Finds the arrival of each new step's first byte (steps start at increasing offsets).
+    private var stepArrivals = ArrivalCursor()
     /// Client bytes skipped before the first recognisable command (mid-stream start).
     var skipped: Int64 = 0
 
@@ -292,7 +294,7 @@ struct SMTPSession {
                 : (bytes: 0, reason: nil, atStart: false, hidesLines: false)
             loss = (rest.bytes, rest.reason, false, rest.hidesLines)
         }
-        let arrival = client.arrival(at: start)
+        let arrival = stepArrivals.arrival(at: start, in: client.arrivals)
         // Lost bytes at the start belong to this step (unless counted with the piece before), at
         // the end only to a piece that a gap ends.
         var step = StepRecord(
@@ -300,7 +302,7 @@ struct SMTPSession {
             absStart: gapAtStartIsPrevious ? client.absStart(start) : client.absEnd(start),
             absEnd: unterminated || gapAtEnd ? client.absStart(end) : client.absEnd(end),
             startKnown: !loss.atStart, lost: loss.bytes, hidesLines: loss.hidesLines,
-            packet: arrival?.packet ?? 0, time: arrival?.time ?? 0)
+            packet: arrival.packet, time: arrival.time)
         if loss.bytes > 0 {
             step.unobservable = Self.reason(for: loss.reason, bytes: loss.bytes)
         } else if unterminated {
@@ -542,25 +544,26 @@ struct SMTPSession {
                 }
             }
         }
-        var position = max(scan, start)
-        while position < count,
-            let lf = ByteSearch.firstIndex(of: SMTPText.lf, in: bytes, range: position..<count)
-        {
-            if lf + 2 >= count { return .notYet(resume: lf) }
-            if bytes[lf + 1] == 0x2E {
+        // The first line feed at or after `position` followed by ".", LF or ".", CR, LF. Dots are
+        // searched for rather than line feeds: bodies have fewer of them (base64 none at all).
+        let position = max(scan, start)
+        var next = position + 1
+        while next < count, let dot = ByteSearch.firstIndex(of: 0x2E, in: bytes, range: next..<count) {
+            let lf = dot - 1
+            if bytes[lf] == SMTPText.lf && dot + 1 < count {
                 var end: Int?
-                if bytes[lf + 2] == SMTPText.lf {
-                    end = lf + 3
-                } else if bytes[lf + 2] == SMTPText.cr {
-                    if lf + 3 >= count { return .notYet(resume: lf) }
-                    if bytes[lf + 3] == SMTPText.lf { end = lf + 4 }
+                if bytes[dot + 1] == SMTPText.lf {
+                    end = dot + 2
+                } else if bytes[dot + 1] == SMTPText.cr && dot + 2 < count && bytes[dot + 2] == SMTPText.lf {
+                    end = dot + 3
                 }
                 if let end, !client.hasGap(strictlyInside: lf, end) { return .found(end) }
             }
-            position = lf + 1
+            next = dot + 1
         }
-        // A final line feed may still be followed by a dot.
-        return .notYet(resume: count > start && bytes[count - 1] == SMTPText.lf ? count - 1 : count)
+        // Every line feed before the last three bytes is settled (all the bytes that decide it
+        // are here, and gaps are only ever added at the end); the later ones may still end it.
+        return .notYet(resume: max(position, count - 3))
     }
 
     /// The size of `BDAT <size> [LAST]`.

@@ -172,17 +172,6 @@ struct StreamBuffer {
         return Int(max(0, min(Int64(bytes.count), target - lostSoFar)))
     }
 
-    /// The arrival that delivered the byte at kept offset `offset`.
-    func arrival(at offset: Int) -> Arrival? {
-        var low = 0
-        var high = arrivals.count
-        while low < high {
-            let mid = (low + high) / 2
-            if arrivals[mid].at <= offset { low = mid + 1 } else { high = mid }
-        }
-        return low == 0 ? arrivals.first : arrivals[low - 1]
-    }
-
     // MARK: - Appending
 
     /// Records `count` bytes that were not kept.
