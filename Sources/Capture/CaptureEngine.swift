@@ -269,7 +269,7 @@ struct CaptureEngine {
         // Built straight into the queue (a local copy first would be copied again).
         ready.append(builder.build(&connection, context))
         let last = ready.count - 1
-        Self.account(ready[last], into: &summary, endCounts: &endCounts)
+        Self.account(&ready[last], into: &summary, endCounts: &endCounts)
         Self.recycle(&ready[last], into: &scratchPool)
     }
 
@@ -290,7 +290,7 @@ struct CaptureEngine {
         }
         for var done in pool.collect(waitForAll: waitForAll) {
             for index in done.indices {
-                Self.account(done[index], into: &summary, endCounts: &endCounts)
+                Self.account(&done[index], into: &summary, endCounts: &endCounts)
                 Self.recycle(&done[index], into: &scratchPool)
             }
             if ready.isEmpty {
@@ -370,8 +370,9 @@ struct CaptureEngine {
 
     // MARK: - Dialogues
 
-    /// Adds a finished connection to the summary.
-    private static func account(_ finished: FinishedConnection, into summary: inout CaptureSummary, endCounts: inout [Int]) {
+    /// Adds a finished connection to the summary. (`inout` only so that the caller lends the
+    /// value in its array rather than copying it.)
+    private static func account(_ finished: inout FinishedConnection, into summary: inout CaptureSummary, endCounts: inout [Int]) {
         summary.connections += 1
         if finished.dialogue.problems.isEmpty { summary.completeConnections += 1 } else { summary.incompleteConnections += 1 }
         if finished.dialogue.midstream { summary.midstreamConnections += 1 }
