@@ -262,7 +262,7 @@ struct CaptureEngine {
             context.ptrB = ptr[builder.text(of: connection.key.b)]
         }
         if pool != nil {
-            batch.append(PendingFinish(connection: connection, context: context))
+            batch.append(PendingFinish(connection: consume connection, context: context))
             if batch.count >= ReconstructionPool.batchSize { submitBatch(waitForAll: false) }
             return
         }
@@ -284,11 +284,14 @@ struct CaptureEngine {
     private mutating func submitBatch(waitForAll: Bool) {
         guard let pool else { return }
         if !batch.isEmpty {
-            pool.submit(batch)
-            batch = []
+            pool.submit(&batch)
             batch.reserveCapacity(ReconstructionPool.batchSize)
         }
-        for var done in pool.collect(waitForAll: waitForAll) {
+        var batches = pool.collect(waitForAll: waitForAll)
+        for number in batches.indices {
+            // Moved out of the list, so that the batch is changed in place (not copied first).
+            var done: [FinishedConnection] = []
+            swap(&done, &batches[number])
             for index in done.indices {
                 Self.account(&done[index], into: &summary, endCounts: &endCounts)
                 Self.recycle(&done[index], into: &scratchPool)

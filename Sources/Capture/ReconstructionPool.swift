@@ -26,12 +26,18 @@ final class ReconstructionPool: @unchecked Sendable {
         maxOutstanding = 2 * threads
     }
 
-    /// Queues a batch (reading thread only).
-    func submit(_ batch: [PendingFinish]) {
+    /// Queues a batch (reading thread only); `batch` is left empty.
+    func submit(_ batch: inout [PendingFinish]) {
         let number = submitted
         submitted += 1
+        // Moved into the box, so that the reconstruction thread holds the only reference.
+        let box = BatchBox()
+        swap(&box.items, &batch)
         queues[number % queues.count].async { [self] in
-            var batch = batch
+            // Taken out of the box, the batch is the only reference to its array and is changed
+            // in place (a captured array would be copied, connections and all, at the first change).
+            var batch: [PendingFinish] = []
+            swap(&batch, &box.items)
             var builder = DialogueBuilder(limits: limits)
             var output: [FinishedConnection] = []
             output.reserveCapacity(batch.count)
@@ -64,4 +70,9 @@ final class ReconstructionPool: @unchecked Sendable {
         }
         return batches
     }
+}
+
+/// Hands a batch to a reconstruction thread: only that thread touches `items` after `submit`.
+private final class BatchBox: @unchecked Sendable {
+    var items: [PendingFinish] = []
 }
