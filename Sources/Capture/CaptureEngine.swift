@@ -304,6 +304,16 @@ struct CaptureEngine {
         }
     }
 
+    /// Empties the delivery queue once its dialogues were handed out: with reconstruction
+    /// threads, a batch is freed on one of them.
+    mutating func delivered(_ queue: inout [FinishedConnection]) {
+        if let pool, queue.count > 1 {
+            pool.dispose(&queue)
+        } else {
+            queue.removeAll(keepingCapacity: true)
+        }
+    }
+
     /// Working arrays of finished sessions, for new ones.
     private var scratchPool: [SMTPSession.Scratch] = []
 

@@ -114,7 +114,7 @@ public struct CaptureReader: Sendable {
             try onDialogue(finished.dialogue)
         } else {
             for index in ready.indices { try onDialogue(ready[index].dialogue) }
-            ready.removeAll(keepingCapacity: true)
+            engine.delivered(&ready)
         }
         swap(&ready, &engine.ready)
     }

@@ -18,6 +18,7 @@ final class ReconstructionPool: @unchecked Sendable {
     /// Used by the reading thread only.
     private var submitted = 0
     private var collected = 0
+    private var disposed = 0
     private let maxOutstanding: Int
 
     init(threads: Int, limits: CaptureLimits) {
@@ -31,13 +32,13 @@ final class ReconstructionPool: @unchecked Sendable {
         let number = submitted
         submitted += 1
         // Moved into the box, so that the reconstruction thread holds the only reference.
-        let box = BatchBox()
-        swap(&box.items, &batch)
+        let box = HandOff<[PendingFinish]>(value: [])
+        swap(&box.value, &batch)
         queues[number % queues.count].async { [self] in
             // Taken out of the box, the batch is the only reference to its array and is changed
             // in place (a captured array would be copied, connections and all, at the first change).
             var batch: [PendingFinish] = []
-            swap(&batch, &box.items)
+            swap(&batch, &box.value)
             var builder = DialogueBuilder(limits: limits)
             var output: [FinishedConnection] = []
             output.reserveCapacity(batch.count)
@@ -49,6 +50,15 @@ final class ReconstructionPool: @unchecked Sendable {
             lock.signal()
             finished.signal()
         }
+    }
+
+    /// Frees delivered dialogues on a reconstruction thread rather than on the reading thread
+    /// (reading thread only); `delivered` is left empty.
+    func dispose(_ delivered: inout [FinishedConnection]) {
+        let box = HandOff<[FinishedConnection]>(value: [])
+        swap(&box.value, &delivered)
+        disposed += 1
+        queues[disposed % queues.count].async { box.value = [] }
     }
 
     /// The finished batches, in submission order: those done already, waiting while more than a
@@ -72,7 +82,11 @@ final class ReconstructionPool: @unchecked Sendable {
     }
 }
 
-/// Hands a batch to a reconstruction thread: only that thread touches `items` after `submit`.
-private final class BatchBox: @unchecked Sendable {
-    var items: [PendingFinish] = []
+/// Hands a value to a reconstruction thread: only that thread touches it once queued.
+private final class HandOff<Value>: @unchecked Sendable {
+    var value: Value
+
+    init(value: Value) {
+        self.value = value
+    }
 }
