@@ -100,11 +100,12 @@ struct CaptureEngine {
 
     /// Called for each record before it is decoded.
     mutating func beginPacket(time: Double, capturedLength: Int) {
-        packetNumber += 1
-        filePacket += 1
+        // 64-bit counts of packets and captured bytes (at most 4 GiB each) cannot overflow.
+        packetNumber &+= 1
+        filePacket &+= 1
         self.time = time
-        summary.packets += 1
-        summary.bytes += capturedLength
+        summary.packets &+= 1
+        summary.bytes &+= capturedLength
         if time > now {
             now = time
             if now - lastSweep >= Self.sweepInterval {
