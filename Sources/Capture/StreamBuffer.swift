@@ -41,6 +41,7 @@ struct Arrival {
 struct ArrivalCursor {
     private var index = 0
 
+    @inline(__always)
     mutating func arrival(at offset: Int, in arrivals: [Arrival]) -> Arrival {
         guard !arrivals.isEmpty else { return Arrival(at: 0, packet: 0, time: 0, ack: 0, hasAck: false) }
         if index >= arrivals.count || arrivals[index].at > offset { index = 0 }
