@@ -620,6 +620,25 @@ struct SMTPSession {
             }
             let parsed = SMTPText.replyCode(server.bytes, start..<lineEnd)
             serverPosition = lineEnd
+            if openReply == nil, let parsed, !parsed.continued || unterminated {
+                // A one-line reply (the usual case): recorded straight away.
+                let first = cursor.arrival(at: start, in: server.arrivals)
+                var reply = ReplyRecord(
+                    start: start, end: lineEnd, code: Int16(parsed.code), lost: 0,
+                    gapBefore: !server.gaps.isEmpty && server.lost(in: start, start).atStart,
+                    unterminated: unterminated, firstPacket: first.packet,
+                    lastPacket: cursor.arrival(at: lineEnd - 1, in: server.arrivals).packet,
+                    ack: first.ack, hasAck: first.hasAck)
+                if !server.gaps.isEmpty {
+                    let loss = server.lost(in: start, lineEnd, includingEnd: unterminated)
+                    reply.lost = loss.bytes
+                    reply.hidesLines = loss.hidesLines
+                }
+                if unterminated { unterminatedSeen = true }
+                replies.append(reply)
+                if tlsReply != nil || steps.last?.verb == .starttls { break }
+                continue
+            }
             if openReply == nil {
                 let arrival = cursor.arrival(at: start, in: server.arrivals)
                 openReply = ReplyRecord(
