@@ -721,7 +721,7 @@ struct SMTPSession {
                     progressed = true
                     continue
                 }
-                assign(reply: nextReply, to: nextStep)
+                assign(reply: nextReply, reply, to: nextStep, verb: step.verb)
                 nextReply += 1
                 nextStep += 1
                 progressed = true
@@ -764,17 +764,20 @@ struct SMTPSession {
     }
 
     private mutating func assign(reply replyIndex: Int, to stepIndex: Int) {
+        assign(reply: replyIndex, replies[replyIndex], to: stepIndex, verb: steps[stepIndex].verb)
+    }
+
+    /// Pairs reply `replyIndex` (`reply`) with step `stepIndex`, whose verb is `verb`.
+    private mutating func assign(reply replyIndex: Int, _ reply: ReplyRecord, to stepIndex: Int, verb: SMTPVerb) {
         steps[stepIndex].reply = Int32(replyIndex)
-        let reply = replies[replyIndex]
-        if steps[stepIndex].unobservable == nil && !reply.isComplete {
+        if !reply.isComplete && steps[stepIndex].unobservable == nil {
             steps[stepIndex].unobservable = reply.unterminated && reply.lost == 0
                 ? .unterminated : .replyLost(bytes: Int(reply.lost))
         }
-        let step = steps[stepIndex]
-        if step.verb == .ehlo && reply.code >= 200 && reply.code < 300 {
+        if verb == .ehlo && reply.code >= 200 && reply.code < 300 {
             chunking = Self.advertises(server.bytes[reply.start..<reply.end], "CHUNKING")
         }
-        if step.verb == .starttls && reply.code == 220 {
+        if verb == .starttls && reply.code == 220 {
             tlsReply = replyIndex
         }
     }
