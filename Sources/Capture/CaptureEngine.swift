@@ -99,6 +99,7 @@ struct CaptureEngine {
     }
 
     /// Called for each record before it is decoded.
+    @inline(__always)
     mutating func beginPacket(time: Double, capturedLength: Int) {
         // 64-bit counts of packets and captured bytes (at most 4 GiB each) cannot overflow.
         packetNumber &+= 1

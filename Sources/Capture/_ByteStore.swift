@@ -38,6 +38,7 @@ struct ByteStore {
     }
 
     /// Appends `source[range]`.
+    @inline(__always)
     mutating func append(_ source: PayloadBytes, _ range: Range<Int>) {
         guard !range.isEmpty else { return }
         if count + range.count > capacity { reserve(count + range.count) }
