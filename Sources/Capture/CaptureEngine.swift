@@ -99,12 +99,14 @@ struct CaptureEngine {
     }
 
     /// Called for each record before it is decoded.
+    @inline(__always)
     mutating func beginPacket(time: Double, capturedLength: Int) {
-        packetNumber += 1
-        filePacket += 1
+        // 64-bit counts of packets and captured bytes (at most 4 GiB each) cannot overflow.
+        packetNumber &+= 1
+        filePacket &+= 1
         self.time = time
-        summary.packets += 1
-        summary.bytes += capturedLength
+        summary.packets &+= 1
+        summary.bytes &+= capturedLength
         if time > now {
             now = time
             if now - lastSweep >= Self.sweepInterval {
@@ -218,19 +220,22 @@ struct CaptureEngine {
         } else {
             clientIsA = nil
         }
-        var connection = Connection(
-            key: key, index: nextIndex, clientIsA: clientIsA, midstream: !syn, time: time,
-            sourceFile: fileIndex, sourcePacket: filePacket, limits: limits)
-        if var scratch = scratchPool.popLast() { connection.sink.session.install(&scratch) }
-        nextIndex += 1
+        // Built in its slot and given the working arrays there: the connection is never copied.
         let slot: Int
         if let free = freeSlots.popLast() {
             slot = Int(free)
-            connections[slot] = connection
+            connections[slot] = Connection(
+                key: key, index: nextIndex, clientIsA: clientIsA, midstream: !syn, time: time,
+                sourceFile: fileIndex, sourcePacket: filePacket, limits: limits)
         } else {
             slot = connections.count
-            connections.append(connection)
+            connections.append(
+                Connection(
+                    key: key, index: nextIndex, clientIsA: clientIsA, midstream: !syn, time: time,
+                    sourceFile: fileIndex, sourcePacket: filePacket, limits: limits))
         }
+        if var scratch = scratchPool.popLast() { connections[slot]!.sink.session.install(&scratch) }
+        nextIndex += 1
         live += 1
         if live > summary.peakLiveConnections { summary.peakLiveConnections = live }
         liveTable.set(Int32(slot + 1), for: key)
@@ -246,7 +251,11 @@ struct CaptureEngine {
         live -= 1
         if !keepInTable {
             liveTable.remove(connection.key, ifValue: Int32(slot + 1))
-            remember(connection)
+            remember(
+                key: connection.key,
+                nextA: connection.a.highestSeq &+ (connection.a.finSeen ? 1 : 0),
+                nextB: connection.b.highestSeq &+ (connection.b.finSeen ? 1 : 0),
+                knownA: connection.a.baseKnown, knownB: connection.b.baseKnown)
         }
         var context = FinishContext(
             fallback: fallback, evictedByLimit: evictedByLimit, sourceFile: fileNames[connection.sourceFile])
@@ -255,14 +264,15 @@ struct CaptureEngine {
             context.ptrB = ptr[builder.text(of: connection.key.b)]
         }
         if pool != nil {
-            batch.append(PendingFinish(connection: connection, context: context))
+            batch.append(PendingFinish(connection: consume connection, context: context))
             if batch.count >= ReconstructionPool.batchSize { submitBatch(waitForAll: false) }
             return
         }
-        var finished = builder.build(&connection, context)
-        Self.account(finished, into: &summary, endCounts: &endCounts)
-        Self.recycle(&finished, into: &scratchPool)
-        ready.append(finished)
+        // Built straight into the queue (a local copy first would be copied again).
+        ready.append(builder.build(&connection, context))
+        let last = ready.count - 1
+        Self.account(&ready[last], into: &summary, endCounts: &endCounts)
+        Self.recycle(&ready[last], into: &scratchPool)
     }
 
     /// Turns finished connections into dialogues.
@@ -276,13 +286,16 @@ struct CaptureEngine {
     private mutating func submitBatch(waitForAll: Bool) {
         guard let pool else { return }
         if !batch.isEmpty {
-            pool.submit(batch)
-            batch = []
+            pool.submit(&batch)
             batch.reserveCapacity(ReconstructionPool.batchSize)
         }
-        for var done in pool.collect(waitForAll: waitForAll) {
+        var batches = pool.collect(waitForAll: waitForAll)
+        for number in batches.indices {
+            // Moved out of the list, so that the batch is changed in place (not copied first).
+            var done: [FinishedConnection] = []
+            swap(&done, &batches[number])
             for index in done.indices {
-                Self.account(done[index], into: &summary, endCounts: &endCounts)
+                Self.account(&done[index], into: &summary, endCounts: &endCounts)
                 Self.recycle(&done[index], into: &scratchPool)
             }
             if ready.isEmpty {
@@ -290,6 +303,16 @@ struct CaptureEngine {
             } else {
                 ready.append(contentsOf: done)
             }
+        }
+    }
+
+    /// Empties the delivery queue once its dialogues were handed out: with reconstruction
+    /// threads, a batch is freed on one of them.
+    mutating func delivered(_ queue: inout [FinishedConnection]) {
+        if let pool, queue.count > 1 {
+            pool.dispose(&queue)
+        } else {
+            queue.removeAll(keepingCapacity: true)
         }
     }
 
@@ -301,20 +324,16 @@ struct CaptureEngine {
     }
 
     /// Replaces the table entry with a closed-flow record.
-    private mutating func remember(_ connection: Connection) {
+    private mutating func remember(key: FlowKey, nextA: UInt32, nextB: UInt32, knownA: Bool, knownB: Bool) {
         if closed.count < Self.closedCapacity {
-            closed.append(ClosedFlow(key: connection.key, nextA: 0, nextB: 0, knownA: false, knownB: false, time: 0, valid: false))
+            closed.append(ClosedFlow(key: key, nextA: 0, nextB: 0, knownA: false, knownB: false, time: 0, valid: false))
         }
         let index = closedNext
         closedNext = (closedNext + 1) % Self.closedCapacity
         let old = closed[index]
         if old.valid { closedTable.remove(old.key, ifValue: Int32(index + 1)) }
-        closed[index] = ClosedFlow(
-            key: connection.key,
-            nextA: connection.a.highestSeq &+ (connection.a.finSeen ? 1 : 0),
-            nextB: connection.b.highestSeq &+ (connection.b.finSeen ? 1 : 0),
-            knownA: connection.a.baseKnown, knownB: connection.b.baseKnown, time: now, valid: true)
-        closedTable.set(Int32(index + 1), for: connection.key)
+        closed[index] = ClosedFlow(key: key, nextA: nextA, nextB: nextB, knownA: knownA, knownB: knownB, time: now, valid: true)
+        closedTable.set(Int32(index + 1), for: key)
     }
 
     /// Flushes the least recently active eighth of the live connections (the limit was hit).
@@ -366,8 +385,9 @@ struct CaptureEngine {
 
     // MARK: - Dialogues
 
-    /// Adds a finished connection to the summary.
-    private static func account(_ finished: FinishedConnection, into summary: inout CaptureSummary, endCounts: inout [Int]) {
+    /// Adds a finished connection to the summary. (`inout` only so that the caller lends the
+    /// value in its array rather than copying it.)
+    private static func account(_ finished: inout FinishedConnection, into summary: inout CaptureSummary, endCounts: inout [Int]) {
         summary.connections += 1
         if finished.dialogue.problems.isEmpty { summary.completeConnections += 1 } else { summary.incompleteConnections += 1 }
         if finished.dialogue.midstream { summary.midstreamConnections += 1 }

@@ -108,8 +108,14 @@ public struct CaptureReader: Sendable {
     private func deliver(_ engine: inout CaptureEngine, _ onDialogue: (Dialogue) throws -> Void) throws {
         var ready: [FinishedConnection] = []
         swap(&ready, &engine.ready)
-        for index in ready.indices { try onDialogue(ready[index].dialogue) }
-        ready.removeAll(keepingCapacity: true)
+        if ready.count == 1, let finished = ready.popLast() {
+            // The usual case without reconstruction threads: moved out of the array and lent
+            // to `onDialogue` (handed out of the array directly, it would be copied first).
+            try onDialogue(finished.dialogue)
+        } else {
+            for index in ready.indices { try onDialogue(ready[index].dialogue) }
+            engine.delivered(&ready)
+        }
         swap(&ready, &engine.ready)
     }
 

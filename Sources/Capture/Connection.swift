@@ -389,15 +389,20 @@ struct Connection {
         Self.flush(&a, &sink, fromA: true)
         Self.flush(&b, &sink, fromA: false)
         guard let clientIsA = sink.clientIsA else { return }
-        let client = clientIsA ? a : b
-        let server = clientIsA ? b : a
-        if client.baseKnown { sink.noteBase(fromA: clientIsA, client.base) }
-        let serverMissing = Self.unseenTail(of: server, ackedBy: client, delivered: sink.session.server.absEnd + sink.session.server.encryptedBytes)
-        let clientMissing = Self.unseenTail(of: client, ackedBy: server, delivered: sink.session.client.absEnd + sink.session.client.encryptedBytes)
+        // The two directions are read in place (copies of them would retain their arrays).
+        if clientIsA ? a.baseKnown : b.baseKnown { sink.noteBase(fromA: clientIsA, clientIsA ? a.base : b.base) }
+        let serverDelivered = sink.session.server.absEnd + sink.session.server.encryptedBytes
+        let clientDelivered = sink.session.client.absEnd + sink.session.client.encryptedBytes
+        let serverMissing = clientIsA
+            ? Self.unseenTail(of: b, ackedBy: a, delivered: serverDelivered)
+            : Self.unseenTail(of: a, ackedBy: b, delivered: serverDelivered)
+        let clientMissing = clientIsA
+            ? Self.unseenTail(of: a, ackedBy: b, delivered: clientDelivered)
+            : Self.unseenTail(of: b, ackedBy: a, delivered: clientDelivered)
         if clientMissing > 0 { sink.session.clientLost(clientMissing, reason: .lost) }
         if serverMissing > 0 { sink.session.serverLost(serverMissing, reason: .lost) }
         let reason: UnobservableReason?
-        if !server.seen {
+        if !(clientIsA ? b.seen : a.seen) {
             reason = .oneDirection
         } else if serverMissing > 0 {
             reason = .replyLost(bytes: Int(serverMissing))
@@ -421,19 +426,18 @@ struct Connection {
         return direction.finSeen ? beyond : beyond - 1
     }
 
-    /// How the connection ended; `fallback` when no FIN or RST was seen.
-    func end(fallback: DialogueEnd) -> DialogueEnd {
-        let session = sink.session
-        for step in session.steps where step.verb == .quit && step.reply >= 0 {
-            let code = session.replies[Int(step.reply)].code
+    /// How the connection ended; `fallback` when no FIN or RST was seen. (Mutating only so that
+    /// the caller reads the connection in place rather than copying it.)
+    mutating func end(fallback: DialogueEnd) -> DialogueEnd {
+        for step in sink.session.steps where step.verb == .quit && step.reply >= 0 {
+            let code = sink.session.replies[Int(step.reply)].code
             if code >= 200 && code < 300 { return .quit }
         }
         guard let closeEvent, let clientIsA = sink.clientIsA else { return fallback }
         switch closeEvent {
         case .fin(let fromA):
             if fromA == clientIsA { return .clientClosed }
-            let server = clientIsA ? b : a
-            return server.sentPayload ? .serverClosed : .serverClosedSilently
+            return (clientIsA ? b.sentPayload : a.sentPayload) ? .serverClosed : .serverClosedSilently
         case .rst(let fromA):
             return fromA == clientIsA ? .clientReset : .serverReset
         }

@@ -70,6 +70,7 @@ struct DialogueBuilder {
         return text
     }
 
+    @inline(__always)
     private mutating func makeDialogue(_ connection: inout Connection, _ context: FinishContext) -> Dialogue {
         let fallback = context.fallback
         let evictedByLimit = context.evictedByLimit

@@ -18,6 +18,7 @@ final class ReconstructionPool: @unchecked Sendable {
     /// Used by the reading thread only.
     private var submitted = 0
     private var collected = 0
+    private var disposed = 0
     private let maxOutstanding: Int
 
     init(threads: Int, limits: CaptureLimits) {
@@ -26,12 +27,18 @@ final class ReconstructionPool: @unchecked Sendable {
         maxOutstanding = 2 * threads
     }
 
-    /// Queues a batch (reading thread only).
-    func submit(_ batch: [PendingFinish]) {
+    /// Queues a batch (reading thread only); `batch` is left empty.
+    func submit(_ batch: inout [PendingFinish]) {
         let number = submitted
         submitted += 1
+        // Moved into the box, so that the reconstruction thread holds the only reference.
+        let box = HandOff<[PendingFinish]>(value: [])
+        swap(&box.value, &batch)
         queues[number % queues.count].async { [self] in
-            var batch = batch
+            // Taken out of the box, the batch is the only reference to its array and is changed
+            // in place (a captured array would be copied, connections and all, at the first change).
+            var batch: [PendingFinish] = []
+            swap(&batch, &box.value)
             var builder = DialogueBuilder(limits: limits)
             var output: [FinishedConnection] = []
             output.reserveCapacity(batch.count)
@@ -43,6 +50,15 @@ final class ReconstructionPool: @unchecked Sendable {
             lock.signal()
             finished.signal()
         }
+    }
+
+    /// Frees delivered dialogues on a reconstruction thread rather than on the reading thread
+    /// (reading thread only); `delivered` is left empty.
+    func dispose(_ delivered: inout [FinishedConnection]) {
+        let box = HandOff<[FinishedConnection]>(value: [])
+        swap(&box.value, &delivered)
+        disposed += 1
+        queues[disposed % queues.count].async { box.value = [] }
     }
 
     /// The finished batches, in submission order: those done already, waiting while more than a
@@ -63,5 +79,14 @@ final class ReconstructionPool: @unchecked Sendable {
             }
         }
         return batches
+    }
+}
+
+/// Hands a value to a reconstruction thread: only that thread touches it once queued.
+private final class HandOff<Value>: @unchecked Sendable {
+    var value: Value
+
+    init(value: Value) {
+        self.value = value
     }
 }

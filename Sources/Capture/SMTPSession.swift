@@ -89,6 +89,8 @@ struct SMTPSession {
     var clientMode: ClientMode
     var clientPosition = 0
     var steps: [StepRecord] = []
+    /// Finds the arrival of each new step's first byte (steps start at increasing offsets).
+    private var stepArrivals = ArrivalCursor()
     /// Client bytes skipped before the first recognisable command (mid-stream start).
     var skipped: Int64 = 0
 
@@ -292,7 +294,7 @@ struct SMTPSession {
                 : (bytes: 0, reason: nil, atStart: false, hidesLines: false)
             loss = (rest.bytes, rest.reason, false, rest.hidesLines)
         }
-        let arrival = client.arrival(at: start)
+        let arrival = stepArrivals.arrival(at: start, in: client.arrivals)
         // Lost bytes at the start belong to this step (unless counted with the piece before), at
         // the end only to a piece that a gap ends.
         var step = StepRecord(
@@ -300,7 +302,7 @@ struct SMTPSession {
             absStart: gapAtStartIsPrevious ? client.absStart(start) : client.absEnd(start),
             absEnd: unterminated || gapAtEnd ? client.absStart(end) : client.absEnd(end),
             startKnown: !loss.atStart, lost: loss.bytes, hidesLines: loss.hidesLines,
-            packet: arrival?.packet ?? 0, time: arrival?.time ?? 0)
+            packet: arrival.packet, time: arrival.time)
         if loss.bytes > 0 {
             step.unobservable = Self.reason(for: loss.reason, bytes: loss.bytes)
         } else if unterminated {
@@ -542,25 +544,26 @@ struct SMTPSession {
                 }
             }
         }
-        var position = max(scan, start)
-        while position < count,
-            let lf = ByteSearch.firstIndex(of: SMTPText.lf, in: bytes, range: position..<count)
-        {
-            if lf + 2 >= count { return .notYet(resume: lf) }
-            if bytes[lf + 1] == 0x2E {
+        // The first line feed at or after `position` followed by ".", LF or ".", CR, LF. Dots are
+        // searched for rather than line feeds: bodies have fewer of them (base64 none at all).
+        let position = max(scan, start)
+        var next = position + 1
+        while next < count, let dot = ByteSearch.firstIndex(of: 0x2E, in: bytes, range: next..<count) {
+            let lf = dot - 1
+            if bytes[lf] == SMTPText.lf && dot + 1 < count {
                 var end: Int?
-                if bytes[lf + 2] == SMTPText.lf {
-                    end = lf + 3
-                } else if bytes[lf + 2] == SMTPText.cr {
-                    if lf + 3 >= count { return .notYet(resume: lf) }
-                    if bytes[lf + 3] == SMTPText.lf { end = lf + 4 }
+                if bytes[dot + 1] == SMTPText.lf {
+                    end = dot + 2
+                } else if bytes[dot + 1] == SMTPText.cr && dot + 2 < count && bytes[dot + 2] == SMTPText.lf {
+                    end = dot + 3
                 }
                 if let end, !client.hasGap(strictlyInside: lf, end) { return .found(end) }
             }
-            position = lf + 1
+            next = dot + 1
         }
-        // A final line feed may still be followed by a dot.
-        return .notYet(resume: count > start && bytes[count - 1] == SMTPText.lf ? count - 1 : count)
+        // Every line feed before the last three bytes is settled (all the bytes that decide it
+        // are here, and gaps are only ever added at the end); the later ones may still end it.
+        return .notYet(resume: max(position, count - 3))
     }
 
     /// The size of `BDAT <size> [LAST]`.
@@ -617,6 +620,25 @@ struct SMTPSession {
             }
             let parsed = SMTPText.replyCode(server.bytes, start..<lineEnd)
             serverPosition = lineEnd
+            if openReply == nil, let parsed, !parsed.continued || unterminated {
+                // A one-line reply (the usual case): recorded straight away.
+                let first = cursor.arrival(at: start, in: server.arrivals)
+                var reply = ReplyRecord(
+                    start: start, end: lineEnd, code: Int16(parsed.code), lost: 0,
+                    gapBefore: !server.gaps.isEmpty && server.lost(in: start, start).atStart,
+                    unterminated: unterminated, firstPacket: first.packet,
+                    lastPacket: cursor.arrival(at: lineEnd - 1, in: server.arrivals).packet,
+                    ack: first.ack, hasAck: first.hasAck)
+                if !server.gaps.isEmpty {
+                    let loss = server.lost(in: start, lineEnd, includingEnd: unterminated)
+                    reply.lost = loss.bytes
+                    reply.hidesLines = loss.hidesLines
+                }
+                if unterminated { unterminatedSeen = true }
+                replies.append(reply)
+                if tlsReply != nil || steps.last?.verb == .starttls { break }
+                continue
+            }
             if openReply == nil {
                 let arrival = cursor.arrival(at: start, in: server.arrivals)
                 openReply = ReplyRecord(
@@ -699,7 +721,7 @@ struct SMTPSession {
                     progressed = true
                     continue
                 }
-                assign(reply: nextReply, to: nextStep)
+                assign(reply: nextReply, reply, to: nextStep, verb: step.verb)
                 nextReply += 1
                 nextStep += 1
                 progressed = true
@@ -742,17 +764,20 @@ struct SMTPSession {
     }
 
     private mutating func assign(reply replyIndex: Int, to stepIndex: Int) {
+        assign(reply: replyIndex, replies[replyIndex], to: stepIndex, verb: steps[stepIndex].verb)
+    }
+
+    /// Pairs reply `replyIndex` (`reply`) with step `stepIndex`, whose verb is `verb`.
+    private mutating func assign(reply replyIndex: Int, _ reply: ReplyRecord, to stepIndex: Int, verb: SMTPVerb) {
         steps[stepIndex].reply = Int32(replyIndex)
-        let reply = replies[replyIndex]
-        if steps[stepIndex].unobservable == nil && !reply.isComplete {
+        if !reply.isComplete && steps[stepIndex].unobservable == nil {
             steps[stepIndex].unobservable = reply.unterminated && reply.lost == 0
                 ? .unterminated : .replyLost(bytes: Int(reply.lost))
         }
-        let step = steps[stepIndex]
-        if step.verb == .ehlo && reply.code >= 200 && reply.code < 300 {
+        if verb == .ehlo && reply.code >= 200 && reply.code < 300 {
             chunking = Self.advertises(server.bytes[reply.start..<reply.end], "CHUNKING")
         }
-        if step.verb == .starttls && reply.code == 220 {
+        if verb == .starttls && reply.code == 220 {
             tlsReply = replyIndex
         }
     }
@@ -919,10 +944,11 @@ struct SMTPSession {
             let record = steps[index]
             result.append(
                 DialogueStep(
-                    kind: record.kind, clientBytes: clientStream[record.start..<record.end],
-                    reply: record.reply >= 0 ? makeReply(Int(record.reply), stream: serverStream) : nil,
+                    kind: record.kind, clientBytes: clientStream[record.start..<record.end], reply: nil,
                     batch: number, time: record.time, unobservableReason: record.unobservable,
                     lostBytes: Int(record.lost)))
+            // Set in place (given to the initialiser, the step is copied once more on the way).
+            if record.reply >= 0 { result[result.count - 1].reply = makeReply(Int(record.reply), stream: serverStream) }
         }
         return result
     }

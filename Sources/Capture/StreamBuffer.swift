@@ -41,6 +41,7 @@ struct Arrival {
 struct ArrivalCursor {
     private var index = 0
 
+    @inline(__always)
     mutating func arrival(at offset: Int, in arrivals: [Arrival]) -> Arrival {
         guard !arrivals.isEmpty else { return Arrival(at: 0, packet: 0, time: 0, ack: 0, hasAck: false) }
         if index >= arrivals.count || arrivals[index].at > offset { index = 0 }
@@ -170,17 +171,6 @@ struct StreamBuffer {
             lostSoFar += gap.lost
         }
         return Int(max(0, min(Int64(bytes.count), target - lostSoFar)))
-    }
-
-    /// The arrival that delivered the byte at kept offset `offset`.
-    func arrival(at offset: Int) -> Arrival? {
-        var low = 0
-        var high = arrivals.count
-        while low < high {
-            let mid = (low + high) / 2
-            if arrivals[mid].at <= offset { low = mid + 1 } else { high = mid }
-        }
-        return low == 0 ? arrivals.first : arrivals[low - 1]
     }
 
     // MARK: - Appending

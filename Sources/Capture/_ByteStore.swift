@@ -38,6 +38,7 @@ struct ByteStore {
     }
 
     /// Appends `source[range]`.
+    @inline(__always)
     mutating func append(_ source: PayloadBytes, _ range: Range<Int>) {
         guard !range.isEmpty else { return }
         if count + range.count > capacity { reserve(count + range.count) }
@@ -61,15 +62,10 @@ struct ByteStore {
     mutating func drain(into array: inout [UInt8]) {
         guard count > 0, let block else { return }
         let bytes = unsafe UnsafeRawBufferPointer(start: block.base, count: count)
-        if array.isEmpty {
-            let total = count
-            array = unsafe [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
-                unsafe UnsafeMutableRawBufferPointer(buffer).copyMemory(from: bytes)
-                initialized = total
-            }
-        } else {
-            unsafe array.append(contentsOf: bytes)
-        }
+        // Not [UInt8](unsafeUninitializedCapacity:): that allocates through an unspecialised
+        // library function which looks the array's storage class up at run time (hundreds of
+        // instructions); append allocates through code specialised for [UInt8].
+        unsafe array.append(contentsOf: bytes)
         count = 0
     }
 }

@@ -42,6 +42,7 @@ struct PayloadBytes: ByteSource {
     /// The first byte (for the copy in _ByteStore.swift).
     var payloadBase: UnsafeRawPointer? { unsafe base }
 
+    @inline(__always)
     func append(_ range: Range<Int>, to store: inout ByteStore) {
         store.append(self, range)
     }
@@ -69,6 +70,7 @@ struct PayloadBytes: ByteSource {
         return unsafe UnsafeRawPointer(found) - base
     }
 
+    @inline(__always)
     func lastIndex(of byte: UInt8, in range: Range<Int>) -> Int? {
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "payload range out of bounds")
         guard !range.isEmpty, let base = unsafe base else { return nil }

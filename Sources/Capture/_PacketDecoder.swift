@@ -4,7 +4,9 @@
 //
 // Bounds: every header is length-checked against the captured length before its fields are
 // read (the `guard … else { return malformed() }` lines); the multi-byte accessors repeat
-// the check only in debug builds (tests, fuzzing), `u8` and `payload` always.
+// the check only in debug builds (tests, fuzzing), `u8` and `payload` always. Offsets and
+// lengths are sums of 16-bit header fields and the 32-bit captured length, so the IP and
+// transport decoders add and subtract them with wrapping operators (no overflow checks).
 
 /// Big-endian reads from a captured packet, each checked against its length.
 @safe
@@ -120,28 +122,28 @@ extension CaptureEngine {
     }
 
     private mutating func ipv4(_ raw: RawPacket, at offset: Int, wire: Int) {
-        guard raw.count - offset >= 20 else { return malformed() }
+        guard raw.count &- offset >= 20 else { return malformed() }
         let versionAndLength = raw.u8(offset)
         guard versionAndLength >> 4 == 4 else { return malformed() }
-        let headerLength = Int(versionAndLength & 0x0F) * 4
-        var totalLength = Int(raw.u16(offset + 2))
+        let headerLength = Int(versionAndLength & 0x0F) &* 4
+        var totalLength = Int(raw.u16(offset &+ 2))
         // Segmentation offload can leave the length 0 in captured outgoing packets.
-        if totalLength == 0 { totalLength = wire - offset }
+        if totalLength == 0 { totalLength = wire &- offset }
         guard headerLength >= 20, totalLength >= headerLength else { return malformed() }
-        let claimedEnd = offset + totalLength
+        let claimedEnd = offset &+ totalLength
         let capturedEnd = min(raw.count, claimedEnd)
-        guard capturedEnd - offset >= headerLength else { return malformed() }
-        let fragmentField = raw.u16(offset + 6)
+        guard capturedEnd &- offset >= headerLength else { return malformed() }
+        let fragmentField = raw.u16(offset &+ 6)
         let more = fragmentField & 0x2000 != 0
-        let fragmentOffset = Int(fragmentField & 0x1FFF) * 8
-        let proto = raw.u8(offset + 9)
-        let source = IPAddress(v4: raw.u32(offset + 12))
-        let destination = IPAddress(v4: raw.u32(offset + 16))
-        let start = offset + headerLength
+        let fragmentOffset = Int(fragmentField & 0x1FFF) &* 8
+        let proto = raw.u8(offset &+ 9)
+        let source = IPAddress(v4: raw.u32(offset &+ 12))
+        let destination = IPAddress(v4: raw.u32(offset &+ 16))
+        let start = offset &+ headerLength
         if more || fragmentOffset != 0 {
             guard capturedEnd == claimedEnd else { return droppedFragment() }
             let key = FragmentKey(
-                source: source, destination: destination, identification: UInt32(raw.u16(offset + 4)),
+                source: source, destination: destination, identification: UInt32(raw.u16(offset &+ 4)),
                 proto: proto, v6: false)
             if let whole = fragment(key, offset: fragmentOffset, more: more, bytes: raw.copy(start..<capturedEnd)) {
                 reassembled(whole, proto: proto, source: source, destination: destination, v6: false)
@@ -243,21 +245,21 @@ extension CaptureEngine {
     ) {
         switch proto {
         case 6:
-            guard capturedEnd - start >= 20 else { return malformed() }
-            let dataOffset = Int(raw.u8(start + 12) >> 4) * 4
-            guard dataOffset >= 20, claimedEnd - start >= dataOffset else { return malformed() }
-            let payloadStart = start + dataOffset
-            let captured = max(0, capturedEnd - payloadStart)
+            guard capturedEnd &- start >= 20 else { return malformed() }
+            let dataOffset = Int(raw.u8(start &+ 12) >> 4) &* 4
+            guard dataOffset >= 20, claimedEnd &- start >= dataOffset else { return malformed() }
+            let payloadStart = start &+ dataOffset
+            let captured = max(0, capturedEnd &- payloadStart)
             tcp(
                 source: source, destination: destination, sourcePort: raw.u16(start),
-                destinationPort: raw.u16(start + 2), seq: raw.u32(start + 4), ack: raw.u32(start + 8),
-                flags: raw.u8(start + 13),
-                payload: captured > 0 ? raw.payload(payloadStart..<(payloadStart + captured)) : .empty,
-                claimed: claimedEnd - payloadStart)
+                destinationPort: raw.u16(start &+ 2), seq: raw.u32(start &+ 4), ack: raw.u32(start &+ 8),
+                flags: raw.u8(start &+ 13),
+                payload: captured > 0 ? raw.payload(payloadStart..<(payloadStart &+ captured)) : .empty,
+                claimed: claimedEnd &- payloadStart)
         case 17:
-            guard capturedEnd - start >= 8 else { return malformed() }
+            guard capturedEnd &- start >= 8 else { return malformed() }
             if options.parseDNS && raw.u16(start) == 53 {
-                dnsOverUDP(raw.payload((start + 8)..<capturedEnd), complete: capturedEnd == claimedEnd)
+                dnsOverUDP(raw.payload((start &+ 8)..<capturedEnd), complete: capturedEnd == claimedEnd)
             } else {
                 summary.otherPortPackets += 1
             }

@@ -118,3 +118,70 @@ let chunkingTranscript = [
         }
     }
 }
+
+/// A message body longer than the eager-parse threshold is read while it still arrives: the
+/// search for its final "." line stops and resumes many times. Cut at every offset around its
+/// end (and fed a byte at a time from there), it must end exactly where it does read at once.
+@Suite struct LongBodyTests {
+    /// Client and server lines around a body of about 70 kB whose last lines are `tail`.
+    static func script(tail: String) -> [(fromClient: Bool, text: String)] {
+        var body = ""
+        var line = 0
+        while body.utf8.count < 70_000 {
+            line += 1
+            // Dots inside lines, and dot-stuffed lines, none of which ends the body.
+            body += line % 7 == 0 ? "..stuffed \(line).\r\n" : "line \(line) of the message. more text.\r\n"
+        }
+        return [
+            (false, "220 mx.example.net ESMTP\r\n"),
+            (true, "HELO c.example\r\n"),
+            (false, "250 mx.example.net\r\n"),
+            (true, "MAIL FROM:<a@c.example>\r\n"),
+            (false, "250 ok\r\n"),
+            (true, "RCPT TO:<x@example.net>\r\n"),
+            (false, "250 ok\r\n"),
+            (true, "DATA\r\n"),
+            (false, "354 go ahead\r\n"),
+            (true, body + tail + "QUIT\r\n"),
+            (false, "250 ok 1795563513 qp 9\r\n221 bye\r\n"),
+        ]
+    }
+
+    /// The dialogue with the body sent in three pieces: up to `cut`, then `single` bytes one at a
+    /// time, then the rest.
+    static func reconstruct(tail: String, cut: Int?, single: Int = 0) -> Dialogue {
+        var reconstructor = DialogueReconstructor()
+        for (fromClient, text) in script(tail: tail) {
+            let bytes = text.bytes
+            guard fromClient, let cut, bytes.count > 1000 else {
+                if fromClient { reconstructor.clientSent(bytes) } else { reconstructor.serverSent(bytes) }
+                continue
+            }
+            reconstructor.clientSent(Array(bytes[..<cut]))
+            var position = cut
+            while position < min(bytes.count, cut + single) {
+                reconstructor.clientSent([bytes[position]])
+                position += 1
+            }
+            if position < bytes.count { reconstructor.clientSent(Array(bytes[position...])) }
+        }
+        return reconstructor.finish(end: .clientClosed)
+    }
+
+    @Test(arguments: ["\r\n.\r\n", "\n.\n", "\r\n.x\r\n.\r\n", "\r\n.\r\r\n.\n", "\r\n..\r\n.\r\n"])
+    func cutAtEveryOffsetNearTheEnd(tail: String) {
+        let whole = Self.reconstruct(tail: tail, cut: nil)
+        #expect(whole.steps.map(\.kind) == [.command, .command, .command, .command, .dataBody, .command])
+        #expect(whole.steps[4].clientBytes.count > 70_000)
+        #expect(whole.steps[4].clientBytes.suffix(tail.utf8.count).elementsEqual(tail.utf8))
+        #expect(whole.steps[5].line == "QUIT")
+        let bodyEnd = Self.script(tail: tail)[9].text.utf8.count - "QUIT\r\n".utf8.count
+        for cut in (bodyEnd - tail.utf8.count - 8)...bodyEnd {
+            for single in [0, 12] {
+                let chunked = Self.reconstruct(tail: tail, cut: cut, single: single)
+                #expect(chunked.transcript == whole.transcript, "cut at \(cut), \(single) single bytes")
+                #expect(chunked.steps.map { Array($0.clientBytes) } == whole.steps.map { Array($0.clientBytes) })
+            }
+        }
+    }
+}

@@ -330,6 +330,27 @@ import Testing
         #expect(dialogue.problems.contains { $0.kind == .unterminated })
     }
 
+    @Test(arguments: ["250 ok", "250", "250-first line\r\n250 last lin", "250-first line"])
+    func unterminatedLastReply(last: String) throws {
+        // The server's last reply ends without its line terminator: it is kept, paired and
+        // marked incomplete; the step it answers is unobservable (unterminated).
+        var conversation = Conversation()
+        conversation.open()
+        conversation.server("220 mx ESMTP\r\n")
+        conversation.client("HELO c\r\n")
+        conversation.server("250 mx\r\n")
+        conversation.client("NOOP\r\n")
+        conversation.server(last)
+        conversation.close(clientFirst: false)
+        let dialogue = try #require(try readOne(conversation))
+        #expect(dialogue.steps.map(\.line) == ["HELO c", "NOOP"])
+        #expect(dialogue.steps[0].reply?.isComplete == true && dialogue.steps[0].unobservable == nil)
+        let reply = try #require(dialogue.steps[1].reply)
+        #expect(Array(reply.bytes) == Array(last.utf8) && reply.code == 250 && !reply.isComplete)
+        #expect(dialogue.steps[1].unobservableReason == .unterminated)
+        #expect(dialogue.problems.map(\.kind) == [.unterminated])
+    }
+
     @Test func multiLineRepliesWithOddLines() throws {
         // Continuation lines, a final line without text, and a reply line without a code.
         let conversation = Conversation.smtp([
