@@ -1,3 +1,5 @@
+import TCPRules
+
 /// rblsmtpd (ucspi-tcp 0.88, Debian) as a pure state machine.
 struct RBLSMTPDStage {
     /// The refusal line with CRLF (`553 text` or `451 text`).
@@ -13,7 +15,7 @@ struct RBLSMTPDStage {
 
     /// rblsmtpd's decision for a client: nil = pass on to qmail-smtpd.
     static func decide(
-        environment: [String: String], sources: _EnvironmentSources, options: RBLSMTPDOptions
+        environment: TCPServerEnvironment, sources: _EnvironmentSources, options: RBLSMTPDOptions
     ) -> (stage: RBLSMTPDStage?, decision: Decision) {
         let rblsmtpd = environment["RBLSMTPD"]
         if rblsmtpd == nil, options.options.isEmpty { return (nil, unlisted) }

@@ -71,7 +71,9 @@ public struct RelaySession: Sendable {
         let inherited: [String: String]
         /// Why tcpserver could not have accepted the connection.
         let impossible: String?
-        let childEnvironment: [String: String]
+        /// The programs' environment (as tcpserver puts it together, or as given).
+        let childVariables: TCPServerEnvironment
+        var childEnvironment: [String: String] { childVariables.dictionary }
         /// Whether tcpserver dropped the connection.
         let denied: Bool
         /// The key of the rule that matched, and where the rule is written.
@@ -80,14 +82,14 @@ public struct RelaySession: Sendable {
 
         init(
             configuration: RelayConfiguration, connection: ClientConnection?, outcome: TCPServerOutcome? = nil,
-            inherited: [String: String] = [:], impossible: String? = nil, childEnvironment: [String: String]
+            inherited: [String: String] = [:], impossible: String? = nil, childVariables: TCPServerEnvironment
         ) {
             self.configuration = configuration
             self.connection = connection
             self.outcome = outcome
             self.inherited = inherited
             self.impossible = impossible
-            self.childEnvironment = childEnvironment
+            self.childVariables = childVariables
             self.denied = impossible != nil || outcome?.allowed == false
             if let match = outcome?.match {
                 ruleKey = match.key
@@ -195,10 +197,11 @@ public struct RelaySession: Sendable {
                 tcpConnection, options: configuration.tcpserver, rules: configuration.rules,
                 inheritedEnvironment: inherited, recording: &rulesLookups)
         } catch {
-            self.setup = Setup(configuration: configuration, connection: connection, impossible: "\(error)", childEnvironment: [:])
+            self.setup = Setup(
+                configuration: configuration, connection: connection, impossible: "\(error)", childVariables: TCPServerEnvironment([:]))
             return
         }
-        let environment = outcome.environment
+        let environment = outcome.variables
         if outcome.allowed {
             self.blocklistDecision = RelaySession.makeProgram(
                 configuration: configuration, environment: environment,
@@ -210,7 +213,7 @@ public struct RelaySession: Sendable {
         }
         self.setup = Setup(
             configuration: configuration, connection: connection, outcome: outcome, inherited: inherited,
-            childEnvironment: environment)
+            childVariables: environment)
     }
 
     /// tcpserver's decision in facts.
@@ -281,10 +284,11 @@ public struct RelaySession: Sendable {
         configuration: RelayConfiguration, childEnvironment environment: [String: String],
         lookupTiming: CDBLookupRecorder.Sampling? = nil
     ) {
-        self.setup = Setup(configuration: configuration, connection: nil, childEnvironment: environment)
+        let variables = TCPServerEnvironment(environment)
+        self.setup = Setup(configuration: configuration, connection: nil, childVariables: variables)
         self.startClock = configuration.clock
         self.blocklistDecision = RelaySession.makeProgram(
-            configuration: configuration, environment: environment, sources: _EnvironmentSources(given: environment),
+            configuration: configuration, environment: variables, sources: _EnvironmentSources(given: environment),
             lookupTiming: lookupTiming, rbl: &self.rbl, smtpd: &self.smtpd)
     }
 
@@ -308,7 +312,7 @@ public struct RelaySession: Sendable {
     public mutating func renew(clientPort: String, clock: Int64, lookupTiming: CDBLookupRecorder.Sampling? = nil) {
         precondition(!started, "only a session that has not started can be renewed")
         startClock = clock
-        let port = childEnvironment["TCPREMOTEPORT"] ?? childEnvironment["TCP6REMOTEPORT"]
+        let port = setup.childVariables["TCPREMOTEPORT"] ?? setup.childVariables["TCP6REMOTEPORT"]
         if let port, port != clientPort { clientPortChange = (port, clientPort) } else { clientPortChange = nil }
         rulesLookups = CDBLookupRecorder(sampling: lookupTiming)
         if smtpd != nil { smtpd!.moreRcptHostsLookups = CDBLookupRecorder(sampling: lookupTiming) }
@@ -318,7 +322,7 @@ public struct RelaySession: Sendable {
     /// qmail-smtpd, written straight into the session's fields (a returned tuple cost a copy of
     /// the whole qmail-smtpd state). Returns rblsmtpd's decision.
     static func makeProgram(
-        configuration: RelayConfiguration, environment: [String: String], sources: _EnvironmentSources,
+        configuration: RelayConfiguration, environment: TCPServerEnvironment, sources: _EnvironmentSources,
         lookupTiming: CDBLookupRecorder.Sampling?, rbl: inout RBLSMTPDStage?, smtpd: inout SMTPDStage?
     ) -> Decision? {
         var blocklist: Decision? = nil

@@ -1,4 +1,5 @@
 import CDB
+import TCPRules
 
 /// What one step of a program produced.
 struct StepResult {
@@ -94,7 +95,7 @@ struct SMTPDStage {
     var maybeDelivered = true
     var hops = 0
 
-    init(environment: [String: String], sources: _EnvironmentSources, configuration: RelayConfiguration) {
+    init(environment: TCPServerEnvironment, sources: _EnvironmentSources, configuration: RelayConfiguration) {
         let control = configuration.control
         replies = configuration.variant.replies
         authBuild = configuration.auth != nil

@@ -64,6 +64,79 @@ public struct TCPServerConnection: Sendable, Hashable {
     }
 }
 
+/// The environment tcpserver gives its child, kept as tcpserver puts it together: the inherited
+/// environment, then the TCP variables it sets (or unsets), then the matched rule's variables.
+/// A variable is looked up in that order, backwards, without making a dictionary (making it
+/// hashes every variable, and the programs after tcpserver read only a few of them);
+/// ``dictionary`` makes it.
+public struct TCPServerEnvironment: Sendable, Hashable {
+    /// A variable tcpserver sets (nil: unsets).
+    struct Setting: Sendable, Hashable {
+        let name: String
+        let value: String?
+    }
+
+    let inherited: [String: String]
+    let settings: [Setting]
+    let ruleVariables: [RuleVariable]
+
+    /// An environment given as it is.
+    public init(_ environment: [String: String]) {
+        inherited = environment
+        settings = []
+        ruleVariables = []
+    }
+
+    init(inherited: [String: String], settings: [Setting], ruleVariables: [RuleVariable]) {
+        self.inherited = inherited
+        self.settings = settings
+        self.ruleVariables = ruleVariables
+    }
+
+    /// The value of `name`, nil when it is unset: the rule's last setting of it, else
+    /// tcpserver's, else the inherited one.
+    public subscript(name: String) -> String? {
+        // Read in place, and names of another length skipped without comparing them.
+        let length = name.utf8.count
+        let rule = ruleVariables.withUnsafeBufferPointer { variables -> Int? in
+            var index = variables.count
+            while index > 0 {
+                index -= 1
+                if variables[index].name.utf8.count == length, variables[index].name == name { return index }
+            }
+            return nil
+        }
+        if let rule { return ruleVariables[rule].value }
+        let set = settings.withUnsafeBufferPointer { settings -> Int? in
+            for index in settings.indices where settings[index].name.utf8.count == length && settings[index].name == name {
+                return index
+            }
+            return nil
+        }
+        if let set { return settings[set].value }
+        return inherited.isEmpty ? nil : inherited[name]
+    }
+
+    /// The whole environment as a dictionary.
+    public var dictionary: [String: String] {
+        var environment = inherited
+        environment.reserveCapacity(inherited.count + settings.count + ruleVariables.count)
+        for setting in settings {
+            if let value = setting.value { environment[setting.name] = value } else { environment.removeValue(forKey: setting.name) }
+        }
+        for variable in ruleVariables { environment[variable.name] = variable.value }
+        return environment
+    }
+
+    public static func == (lhs: TCPServerEnvironment, rhs: TCPServerEnvironment) -> Bool {
+        lhs.dictionary == rhs.dictionary
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(dictionary)
+    }
+}
+
 /// What tcpserver does with one connection.
 public struct TCPServerOutcome: Sendable, Hashable {
     /// Whether the program runs. When false the connection is closed at once, without a byte.
@@ -71,8 +144,14 @@ public struct TCPServerOutcome: Sendable, Hashable {
     /// The rule lookup; nil when no rules database is used (no `-x`, or it could not be read).
     public var match: RuleMatch?
     /// The complete environment of the program (inherited, then the TCP variables, then the rule's
-    /// variables); empty when the connection is not allowed.
-    public var environment: [String: String]
+    /// variables); empty when the connection is not allowed. Made when read: see ``variables``.
+    public var environment: [String: String] {
+        get { variables.dictionary }
+        set { variables = TCPServerEnvironment(newValue) }
+    }
+    /// The same environment as tcpserver puts it together, for looking variables up without
+    /// making the dictionary.
+    public var variables: TCPServerEnvironment
     /// `TCPREMOTEHOST` as set (escaped), nil if unset.
     public var remoteHost: String?
     /// One line saying why, e.g. `rule 10.1.: allow (tcp.smtp:12)` (put into words when read).
@@ -108,9 +187,13 @@ public struct TCPServerOutcome: Sendable, Hashable {
     }
 
     init(allowed: Bool, match: RuleMatch?, environment: [String: String], remoteHost: String?, why: Why) {
+        self.init(allowed: allowed, match: match, variables: TCPServerEnvironment(environment), remoteHost: remoteHost, why: why)
+    }
+
+    init(allowed: Bool, match: RuleMatch?, variables: TCPServerEnvironment, remoteHost: String?, why: Why) {
         self.allowed = allowed
         self.match = match
-        self.environment = environment
+        self.variables = variables
         self.remoteHost = remoteHost
         self.why = why
     }
@@ -223,19 +306,11 @@ public enum TCPServer {
             }
         }
 
-        // Usually nothing is inherited: the variables then go into a new dictionary of the right
-        // size, and an unset variable needs no removal.
-        let capacity = inheritedEnvironment.count + (ipv6Server ? 15 : 8) + (match?.variables.count ?? 0)
-        let inherits = !inheritedEnvironment.isEmpty
-        var environment: [String: String]
-        if inherits {
-            environment = inheritedEnvironment
-            environment.reserveCapacity(capacity)
-        } else {
-            environment = Dictionary(minimumCapacity: capacity)
-        }
+        // The variables tcpserver sets, in order (a dictionary is made only if one is asked for).
+        var settings: [TCPServerEnvironment.Setting] = []
+        settings.reserveCapacity(ipv6Server ? 15 : 8)
         func set(_ name: String, _ value: String?) {
-            if let value { environment[name] = value } else if inherits { environment.removeValue(forKey: name) }
+            settings.append(TCPServerEnvironment.Setting(name: name, value: value))
         }
         let localPort = String(connection.localPort)
         let remotePort = String(connection.remotePort)
@@ -258,16 +333,17 @@ public enum TCPServer {
         }
 
         guard let rules else {
-            return TCPServerOutcome(allowed: true, match: nil, environment: environment, remoteHost: remoteHost, why: .noRules)
+            let variables = TCPServerEnvironment(inherited: inheritedEnvironment, settings: settings, ruleVariables: [])
+            return TCPServerOutcome(allowed: true, match: nil, variables: variables, remoteHost: remoteHost, why: .noRules)
         }
         guard let match else {
             // The rules file is missing and -X is given.
+            let variables = TCPServerEnvironment(inherited: inheritedEnvironment, settings: settings, ruleVariables: [])
             return TCPServerOutcome(
-                allowed: true, match: nil, environment: environment, remoteHost: remoteHost,
-                why: .missingAllowed(path: rules.path))
+                allowed: true, match: nil, variables: variables, remoteHost: remoteHost, why: .missingAllowed(path: rules.path))
         }
-        for variable in match.variables { environment[variable.name] = variable.value }
-        return TCPServerOutcome(allowed: true, match: match, environment: environment, remoteHost: remoteHost, why: .rule)
+        let variables = TCPServerEnvironment(inherited: inheritedEnvironment, settings: settings, ruleVariables: match.variables)
+        return TCPServerOutcome(allowed: true, match: match, variables: variables, remoteHost: remoteHost, why: .rule)
     }
 
     private static func dropped(remoteHost: String?, path: String, failure: RulesReadFailure) -> TCPServerOutcome {

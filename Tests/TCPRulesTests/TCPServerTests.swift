@@ -187,4 +187,46 @@ struct TCPServerTests {
         connection.remoteIP = "999.1.1.1"
         #expect(throws: TCPServerError.self) { try accept(nil, connection: connection) }
     }
+
+    /// The environment's lookups (`variables[name]`, which makes no dictionary) answer what the
+    /// dictionary holds, for every variable and a few unset ones: with and without inherited
+    /// variables (stale TCP ones among them), rule variables that repeat a name or override a TCP
+    /// variable, an unknown remote host, -H and -R, an IPv6 server.
+    @Test func variableLookupsAgreeWithTheDictionary() throws {
+        let rules = [
+            nil, "192.0.2.9:allow,RELAYCLIENT=\"\",X=\"1\",X=\"2\"\n:allow\n",
+            "192.0.2.:allow,TCPREMOTEHOST=\"forced\",RBLSMTPD=\"-no\"\n", "=mail.host.example.com:allow,DATABYTES=\"10\"\n",
+        ]
+        let inherits: [[String: String]] = [[:], ["PATH": "/bin", "TCPREMOTEHOST": "stale", "TCPREMOTEINFO": "old", "X": "0"]]
+        var withoutPTR = Self.connection
+        withoutPTR.remotePTR = nil
+        var sixToFour = Self.connection
+        sixToFour.remoteIP = "::ffff:192.0.2.9"
+        var plain = Self.options
+        plain.lookupRemoteHost = false
+        plain.lookupRemoteInfo = false
+        var ipv6 = Self.options
+        ipv6.dialect = .ucspiTCPIPv6
+        var compared = 0
+        for rule in rules {
+            for inherited in inherits {
+                for connection in [Self.connection, withoutPTR, sixToFour] {
+                    for options in [Self.options, plain, ipv6] {
+                        let outcome = try accept(rule, connection: connection, options: options, inherited: inherited)
+                        let dictionary = outcome.environment
+                        var names = Set(dictionary.keys).union(inherited.keys)
+                        names.formUnion(["PROTO", "TCPREMOTEHOST", "TCP6REMOTEHOST", "TCPREMOTEINFO", "TCPLOCALHOST", "NOPE", ""])
+                        for name in names {
+                            #expect(outcome.variables[name] == dictionary[name], "\(name) with \(rule ?? "no rules"), \(inherited)")
+                            compared += 1
+                        }
+                    }
+                }
+            }
+        }
+        #expect(compared > 500)
+        // An environment given as it is answers from it.
+        #expect(TCPServerEnvironment(["A": "1"])["A"] == "1" && TCPServerEnvironment(["A": "1"])["B"] == nil)
+    }
 }
+
