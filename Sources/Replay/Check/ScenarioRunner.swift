@@ -57,7 +57,9 @@ public enum ScenarioRunner {
             position: connection.position, pendingText: "(connect)", subject: "greeting")
 
         for index in connection.steps.indices {
-            run.take(connection.steps[index])
+            run.take(
+                connection.steps[index].action, expectations: connection.steps[index].expectations,
+                position: connection.steps[index].position, expectsNoReply: connection.steps[index].expectsNoReply)
         }
         if !run.session.isClosed { run.session.clientClosed() }
 
@@ -133,11 +135,15 @@ struct _ConnectionRun {
 
     // MARK: - Steps
 
-    mutating func take(_ step: borrowing ScenarioStep) {
+    /// Takes one step, given by its parts (read field by field from the connection's steps: a
+    /// whole step, handed over, was copied first).
+    mutating func take(
+        _ action: ScenarioStep.Action, expectations: [ReplyExpectation], position: FilePosition, expectsNoReply: Bool
+    ) {
         let before = session.exchanges.count
         let envelopesBefore = session.envelopes.count
         var targets = _Targets.listed([])
-        switch step.action {
+        switch action {
         case .send(let bytes):
             _ = session.receive(bytes)
             let count = session.exchanges.count - before
@@ -152,15 +158,15 @@ struct _ConnectionRun {
             let count = session.exchanges.count - before
             let messageReply: Int? = (goAhead || force) && count > dataReplies ? count - 1 : nil
             let dataReply: Int? = dataReplies > 0 ? 0 : nil
-            if step.expectations.count == 1 {
+            if expectations.count == 1 {
                 targets = .listed([goAhead ? messageReply : dataReply])
-            } else if step.expectations.count == 2 {
+            } else if expectations.count == 2 {
                 targets = .listed([dataReply, messageReply])
             }
         case .auth(let exchange):
             authenticate(exchange)
             let count = session.exchanges.count - before
-            if step.expectations.count == 1 {
+            if expectations.count == 1 {
                 targets = .listed([count > 0 ? count - 1 : nil])
             } else {
                 targets = .leading(count)
@@ -174,28 +180,25 @@ struct _ConnectionRun {
         }
         let new = session.exchanges[before...]
         queued = session.envelopes.count > envelopesBefore ? session.envelopes.last : nil
-        // The closure that words the step captures its action only (capturing the step itself
-        // would copy all of it).
-        let action = step.action
         record(
-            new, expectations: step.expectations, targets: targets, position: step.position,
+            new, expectations: expectations, targets: targets, position: position,
             pendingText: _ConnectionRun.text(of: action), subject: nil)
         queued = nil
-        let extraReplies = step.expectsNoReply ? !new.isEmpty : (isSend(step) && !step.expectations.isEmpty && new.count > step.expectations.count)
+        let extraReplies = expectsNoReply ? !new.isEmpty : (isSend(action) && !expectations.isEmpty && new.count > expectations.count)
         if extraReplies, !steps.isEmpty { steps[steps.count - 1].verdict = .failed }
-        if step.expectsNoReply, !new.isEmpty {
+        if expectsNoReply, !new.isEmpty {
             differences.append(
                 Difference(
-                    position: step.position, step: stepCount > 0 ? stepCount - 1 : nil, subject: _ConnectionRun.text(of: step.action),
+                    position: position, step: stepCount > 0 ? stepCount - 1 : nil, subject: _ConnectionRun.text(of: action),
                     expected: "no reply",
                     actual: new.map { ByteText.replyLines($0.reply).joined(separator: "\n") }.joined(separator: "\n"),
                     explanation: new.last.map { explanation(for: $0).map(\.description) } ?? []))
         }
-        if case .send = step.action, !step.expectations.isEmpty, new.count > step.expectations.count {
+        if case .send = action, !expectations.isEmpty, new.count > expectations.count {
             differences.append(
                 Difference(
-                    position: step.position, step: stepCount > 0 ? stepCount - 1 : nil, subject: _ConnectionRun.text(of: step.action),
-                    expected: "\(step.expectations.count) repl\(step.expectations.count == 1 ? "y" : "ies")",
+                    position: position, step: stepCount > 0 ? stepCount - 1 : nil, subject: _ConnectionRun.text(of: action),
+                    expected: "\(expectations.count) repl\(expectations.count == 1 ? "y" : "ies")",
                     actual: "\(new.count) replies: " + new.map { ByteText.replyLines($0.reply).first ?? "(none)" }.joined(separator: ", "),
                     explanation: ["give one expectation per reply (a list) to check each of them"]))
         }
@@ -203,8 +206,8 @@ struct _ConnectionRun {
 
     static let dataCommand: [UInt8] = Array("DATA\r\n".utf8)
 
-    func isSend(_ step: borrowing ScenarioStep) -> Bool {
-        if case .send = step.action { return true }
+    func isSend(_ action: ScenarioStep.Action) -> Bool {
+        if case .send = action { return true }
         return false
     }
 
