@@ -82,4 +82,16 @@ struct CheckDetailTests {
         result.steps = [StepResult(index: 0, kind: .greeting, client: [])]
         #expect(result.stepCount == 1)
     }
+
+    /// A step's text, given or worked out from its bytes, is the same value.
+    @Test func aGivenClientTextEqualsTheWorkedOutOne() {
+        let line = Array("RCPT TO:<a@b.example>\r\n".utf8)
+        let derived = StepResult(index: 2, kind: .command, client: line)
+        let given = StepResult(index: 2, kind: .command, client: line, clientText: "RCPT TO:<a@b.example>")
+        #expect(derived.clientText == "RCPT TO:<a@b.example>")
+        #expect(derived == given && derived.hashValue == given.hashValue)
+        #expect(derived != StepResult(index: 2, kind: .command, client: line, clientText: "other"))
+        #expect(StepResult(index: 0, kind: .message, client: Array("a\r\nb\r\n.\r\n".utf8)).clientText == "<message: 3 lines, 9 bytes>")
+    }
 }
+

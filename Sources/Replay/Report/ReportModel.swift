@@ -193,6 +193,26 @@ public struct StepResult: Sendable, Hashable {
 
     /// The reply's lines without CRLF (invalid UTF-8 shown as U+FFFD; see ``replyBytes``).
     public var reply: [String] { ByteText.replyLines(replyBytes) }
+
+    /// Equal when every field is, ``clientText`` by its value (whether it was given or is worked
+    /// out from the bytes).
+    public static func == (lhs: StepResult, rhs: StepResult) -> Bool {
+        lhs.index == rhs.index && lhs.position == rhs.position && lhs.kind == rhs.kind && lhs.client == rhs.client
+            && lhs.replyBytes == rhs.replyBytes && lhs.closed == rhs.closed && lhs.stage == rhs.stage
+            && lhs.decision == rhs.decision && lhs.subject == rhs.subject && lhs.reasons == rhs.reasons
+            && lhs.expected == rhs.expected && lhs.verdict == rhs.verdict && lhs.note == rhs.note
+            && lhs.clientText == rhs.clientText
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(index)
+        hasher.combine(kind)
+        hasher.combine(client)
+        hasher.combine(clientText)
+        hasher.combine(replyBytes)
+        hasher.combine(decision)
+        hasher.combine(verdict)
+    }
 }
 
 /// One expectation that does not hold.
