@@ -14,6 +14,6 @@ public struct SourceLocation: Sendable, Hashable, Codable, CustomStringConvertib
     public var description: String {
         guard let line else { return file }
         // Written straight into one string (reports ask for it for every connection).
-        return _SourceLocationText.joined(file, line)
+        return _JoinedText.joined(file, ":", String(line))
     }
 }

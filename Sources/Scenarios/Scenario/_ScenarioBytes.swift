@@ -1,21 +1,12 @@
 // The compact form's command lines and default connection names, made for every connection of
-// a file (a file of 100 000 connections makes half a million of them). A name is written
-// straight into the storage of its string: one allocation, no intermediate array.
+// a file (a file of 100 000 connections makes half a million of them).
+
+import RelayEngine
 
 extension _ScenarioParser {
     /// `connection 12 from 192.0.2.7`: the name of a connection without one.
     static func defaultName(index: Int, ip: String) -> String {
-        var number = String(index)
-        var ip = ip
-        let capacity = 17 + number.utf8.count + ip.utf8.count
-        return String(unsafeUninitializedCapacity: capacity) { buffer in
-            var count = 0
-            ("connection " as StaticString).withUTF8Buffer { count = copy($0, into: buffer, at: count) }
-            number.withUTF8 { count = copy($0, into: buffer, at: count) }
-            (" from " as StaticString).withUTF8Buffer { count = copy($0, into: buffer, at: count) }
-            ip.withUTF8 { count = copy($0, into: buffer, at: count) }
-            return count
-        }
+        _JoinedText.joined("connection ", String(index), " from ", ip)
     }
 
     /// `prefix + text + suffix + CRLF` as UTF-8. (Appended to a reserved array: making an
@@ -32,14 +23,5 @@ extension _ScenarioParser {
         bytes.append(13)
         bytes.append(10)
         return bytes
-    }
-
-    /// Copies `bytes` into `buffer` at `offset`; returns the offset after them.
-    private static func copy(
-        _ bytes: UnsafeBufferPointer<UInt8>, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int
-    ) -> Int {
-        guard !bytes.isEmpty else { return offset }
-        let target = UnsafeMutableBufferPointer(rebasing: buffer[offset..<(offset + bytes.count)])
-        return offset + target.initialize(fromContentsOf: bytes)
     }
 }
