@@ -226,4 +226,24 @@ struct ScenarioParsingTests {
             #expect(set.contains(other) == keys.contains(other), "\(other)")
         }
     }
+
+    /// An expectation's rarely set fields are held by reference but behave as values: a copy
+    /// changed leaves the original alone, and a field set then cleared is as never set.
+    @Test func expectationFieldsAreValues() {
+        let position = FilePosition(file: "t.yaml", line: 3)
+        var original = ReplyExpectation(outcome: .refuse, position: position, written: "refuse")
+        #expect(original.isCodeOrDecisionOnly && !original.concernsEnvelope)
+        var copy = original
+        copy.reason = "rcpthosts"
+        copy.recipients = ["a@b.example"]
+        #expect(original.reason == nil && original.recipients == nil && original.isCodeOrDecisionOnly)
+        #expect(copy.reason == "rcpthosts" && copy.recipients == ["a@b.example"] && copy.concernsEnvelope)
+        #expect(copy != original)
+        copy.reason = nil
+        copy.recipients = nil
+        #expect(copy == original && copy.hashValue == original.hashValue && copy.isCodeOrDecisionOnly)
+        original.text = "ok"
+        #expect(ReplyExpectation(text: "ok", outcome: .refuse, position: position, written: "refuse") == original)
+    }
 }
+

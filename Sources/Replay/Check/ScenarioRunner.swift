@@ -385,8 +385,7 @@ struct _ConnectionRun {
     /// decision word that the reply's own decision matches (false: ask ``check(_:exchange:)``).
     static func holds(_ expectation: borrowing ReplyExpectation, decisionOf exchange: borrowing Exchange) -> Bool {
         guard let wanted = expectation.outcome, wanted != .closed, wanted != .deny, !exchange.reply.isEmpty,
-            let outcome = exchange.decision?.outcome, expectation.code == nil, expectation.reply == nil,
-            expectation.text == nil, expectation.contains == nil, expectation.reason == nil, !expectation.concernsEnvelope
+            let outcome = exchange.decision?.outcome, expectation.code == nil, expectation.isCodeOrDecisionOnly
         else { return false }
         return outcome.rawValue == wanted.rawValue
     }

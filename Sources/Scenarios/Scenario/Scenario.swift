@@ -206,45 +206,108 @@ public struct ReplyExpectation: Sendable, Hashable {
     /// The reply code (of every line).
     public var code: Int?
     /// The exact reply, line by line, without CRLF.
-    public var reply: [String]?
+    public var reply: [String]? {
+        get { details?.fields.reply }
+        set { changeDetails { $0.reply = newValue } }
+    }
     /// The reply's text: each line without its code and separator, lines joined with LF.
-    public var text: String?
+    public var text: String? {
+        get { details?.fields.text }
+        set { changeDetails { $0.text = newValue } }
+    }
     /// Text some line must contain.
-    public var contains: String?
+    public var contains: String? {
+        get { details?.fields.contains }
+        set { changeDetails { $0.contains = newValue } }
+    }
     /// The decision.
     public var outcome: Outcome?
     /// Text the decision's explanation must mention (case-insensitive), e.g. `badmailfrom`,
     /// `RELAYCLIENT`, `tcp.smtp:7`.
-    public var reason: String?
+    public var reason: String? {
+        get { details?.fields.reason }
+        set { changeDetails { $0.reason = newValue } }
+    }
     /// The envelope sender of the message queued by this step, as stored.
-    public var sender: String?
+    public var sender: String? {
+        get { details?.fields.sender }
+        set { changeDetails { $0.sender = newValue } }
+    }
     /// The envelope recipients of the message queued by this step, as stored (RELAYCLIENT
     /// suffixes included).
-    public var recipients: [String]?
+    public var recipients: [String]? {
+        get { details?.fields.recipients }
+        set { changeDetails { $0.recipients = newValue } }
+    }
     /// The `Received:` line qmail-smtpd wrote in front of the message (its two lines joined by
     /// LF, without the final LF).
-    public var received: String?
+    public var received: String? {
+        get { details?.fields.received }
+        set { changeDetails { $0.received = newValue } }
+    }
     /// Where the expectation is written.
     public var position: FilePosition
     /// The expectation as written, for reports.
     public var written: String
 
+    /// The fields most expectations leave unset, held by reference (nil when all are): most
+    /// expectations are a decision word or a code, and an expectation is copied and kept for
+    /// every step of every connection of a file.
+    private var details: _ExpectationDetails?
+
     /// Whether it says something about the queued message.
-    public var concernsEnvelope: Bool { sender != nil || recipients != nil || received != nil }
+    public var concernsEnvelope: Bool {
+        guard let fields = details?.fields else { return false }
+        return fields.sender != nil || fields.recipients != nil || fields.received != nil
+    }
+
+    /// Whether it is only a code and/or a decision (no reply text, reason or envelope).
+    public var isCodeOrDecisionOnly: Bool { details == nil }
 
     public init(
         code: Int? = nil, reply: [String]? = nil, text: String? = nil, contains: String? = nil, outcome: Outcome? = nil,
         reason: String? = nil, position: FilePosition, written: String
     ) {
         self.code = code
-        self.reply = reply
-        self.text = text
-        self.contains = contains
         self.outcome = outcome
-        self.reason = reason
         self.position = position
         self.written = written
+        let fields = _ExpectationDetails.Fields(reply: reply, text: text, contains: contains, reason: reason)
+        details = fields.isEmpty ? nil : _ExpectationDetails(fields)
     }
+
+    /// Changes the rarely set fields (a new object: expectations are values).
+    private mutating func changeDetails(_ change: (inout _ExpectationDetails.Fields) -> Void) {
+        var fields = details?.fields ?? _ExpectationDetails.Fields()
+        change(&fields)
+        details = fields.isEmpty ? nil : _ExpectationDetails(fields)
+    }
+}
+
+/// A ``ReplyExpectation``'s rarely set fields; equal and hashed by value.
+final class _ExpectationDetails: Sendable, Hashable {
+    struct Fields: Sendable, Hashable {
+        var reply: [String]? = nil
+        var text: String? = nil
+        var contains: String? = nil
+        var reason: String? = nil
+        var sender: String? = nil
+        var recipients: [String]? = nil
+        var received: String? = nil
+
+        var isEmpty: Bool {
+            reply == nil && text == nil && contains == nil && reason == nil && sender == nil && recipients == nil
+                && received == nil
+        }
+    }
+
+    let fields: Fields
+
+    init(_ fields: Fields) { self.fields = fields }
+
+    static func == (lhs: _ExpectationDetails, rhs: _ExpectationDetails) -> Bool { lhs.fields == rhs.fields }
+
+    func hash(into hasher: inout Hasher) { hasher.combine(fields) }
 }
 
 /// What must hold about a connection as a whole.
