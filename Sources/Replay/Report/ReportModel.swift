@@ -130,8 +130,11 @@ public struct StepResult: Sendable, Hashable {
     /// not replayed, after a divergence); nil for none.
     public var note: String? = nil
 
+    /// - Parameter clientText: the text to show for the client's bytes; nil: worked out from
+    ///   `kind` and `client` when asked for (a command's line without CRLF, `<message: N lines,
+    ///   M bytes>`, `<AUTH response>`, `(connect)`, `(idle)`; for ``Kind/none``, the empty text).
     public init(
-        index: Int, position: FilePosition? = nil, kind: Kind, client: [UInt8] = [], clientText: String,
+        index: Int, position: FilePosition? = nil, kind: Kind, client: [UInt8] = [], clientText: String? = nil,
         replyBytes: [UInt8] = [], closed: Bool = false, stage: String? = nil, decision: String? = nil,
         subject: String? = nil, reasons: [Fact] = [], expected: String? = nil, verdict: Verdict = .recorded
     ) {
@@ -140,29 +143,6 @@ public struct StepResult: Sendable, Hashable {
         self.kind = kind
         self.client = client
         self._clientText = clientText
-        self.replyBytes = replyBytes
-        self.closed = closed
-        self.stage = stage
-        self.decision = decision
-        self.subject = subject
-        self.reasons = reasons
-        self.expected = expected
-        self.verdict = verdict
-    }
-
-    /// A step whose ``clientText`` is worked out from its kind and bytes when asked for: a
-    /// command's line without CRLF, `<message: N lines, M bytes>`, `<AUTH response>`,
-    /// `(connect)` or `(idle)` (for ``Kind/none``, the empty text).
-    public init(
-        index: Int, position: FilePosition? = nil, kind: Kind, client: [UInt8], replyBytes: [UInt8] = [],
-        closed: Bool = false, stage: String? = nil, decision: String? = nil, subject: String? = nil, reasons: [Fact] = [],
-        expected: String? = nil, verdict: Verdict = .recorded
-    ) {
-        self.index = index
-        self.position = position
-        self.kind = kind
-        self.client = client
-        self._clientText = nil
         self.replyBytes = replyBytes
         self.closed = closed
         self.stage = stage
