@@ -301,39 +301,25 @@ struct _ConnectionRun {
         for offset in 0..<exchanges.count {
             let index = stepCount
             stepCount += 1
-            // Without step results, only whether the expectation holds matters.
-            guard keepsSteps else {
-                if !expectations.isEmpty, let which = expectationIndex(for: offset),
-                    !_ConnectionRun.holds(expectations[which], decisionOf: exchanges[exchanges.startIndex + offset]),
-                    let failure = check(expectations[which], exchange: exchanges[exchanges.startIndex + offset])
-                {
-                    differences.append(
-                        Difference(
-                            position: expectations[which].position, step: index, subject: subject ?? "",
-                            expected: expectations[which].written, actual: failure.actual, explanation: failure.explanation))
-                }
-                continue
-            }
             // Built in place, and the exchange read where it is: both are large structs, and
-            // copying them costs more than the rest.
-            appendStepResult(exchanges[exchanges.startIndex + offset], position: position)
-            if !expectations.isEmpty, let which = expectationIndex(for: offset) {
-                let last = steps.count - 1
-                steps[last].expected = expectations[which].written
-                if _ConnectionRun.holds(expectations[which], decisionOf: exchanges[exchanges.startIndex + offset]) {
-                    steps[last].verdict = .passed
-                    continue
-                }
-                let expectation = expectations[which]
-                if let failure = check(expectation, exchange: exchanges[exchanges.startIndex + offset]) {
-                    steps[last].verdict = .failed
-                    differences.append(
-                        Difference(
-                            position: expectation.position, step: index, subject: subject ?? steps[last].clientText,
-                            expected: expectation.written, actual: failure.actual, explanation: failure.explanation))
-                } else {
-                    steps[last].verdict = .passed
-                }
+            // copying them costs more than the rest. Without step results, only whether the
+            // expectation holds matters.
+            if keepsSteps { appendStepResult(exchanges[exchanges.startIndex + offset], position: position) }
+            guard !expectations.isEmpty, let which = expectationIndex(for: offset) else { continue }
+            let last = steps.count - 1
+            if keepsSteps { steps[last].expected = expectations[which].written }
+            let failure =
+                _ConnectionRun.holds(expectations[which], decisionOf: exchanges[exchanges.startIndex + offset])
+                ? nil : check(expectations[which], exchange: exchanges[exchanges.startIndex + offset])
+            if keepsSteps { steps[last].verdict = failure == nil ? .passed : .failed }
+            if let failure {
+                // (Without step results the connection is run again in full, so its subject
+                // here is never shown.)
+                differences.append(
+                    Difference(
+                        position: expectations[which].position, step: index,
+                        subject: subject ?? (keepsSteps ? steps[last].clientText : ""), expected: expectations[which].written,
+                        actual: failure.actual, explanation: failure.explanation))
             }
         }
         for index in unmatched {
