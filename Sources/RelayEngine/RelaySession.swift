@@ -37,7 +37,7 @@ public struct RelaySession: Sendable {
     /// How tcpserver and rblsmtpd handled the connection (tcpserver's facts are put into words
     /// when this is read, not for every connection).
     public var connectionDecision: ConnectionDecision {
-        var environment = childEnvironment
+        var environment = setup.childVariables.dictionary
         if let (old, new) = clientPortChange {
             for name in ["TCPREMOTEPORT", "TCP6REMOTEPORT"] where environment[name] == old { environment[name] = new }
         }
@@ -73,7 +73,6 @@ public struct RelaySession: Sendable {
         let impossible: String?
         /// The programs' environment (as tcpserver puts it together, or as given).
         let childVariables: TCPServerEnvironment
-        var childEnvironment: [String: String] { childVariables.dictionary }
         /// Whether tcpserver dropped the connection.
         let denied: Bool
         /// The key of the rule that matched, and where the rule is written.
@@ -102,9 +101,8 @@ public struct RelaySession: Sendable {
     }
 
     let setup: Setup
-    var childEnvironment: [String: String] { setup.childEnvironment }
     /// Set by ``renewed(clientPort:clock:lookupTiming:)``: the client's port in
-    /// ``childEnvironment`` and the one this connection has.
+    /// the programs' environment and the one this connection has.
     var clientPortChange: (old: String, new: String)? = nil
     /// The unix time at the start of the connection (the configuration's clock, unless renewed).
     var startClock: Int64
