@@ -36,6 +36,14 @@ public final class ReplayListeners {
         set { loader.limits = newValue }
     }
 
+    /// Whether the targets' sessions keep the bytes of the messages they receive (default).
+    /// ``ReplayRunner`` turns it off: a capture's replay compares replies and decisions, never
+    /// a message's bytes, which are then only counted (databytes and the hop count still decide
+    /// as qmail-smtpd does).
+    public var keepsMessageBytes = true {
+        didSet { if keepsMessageBytes != oldValue { cache = [:] } }
+    }
+
     /// Listeners from a configuration file.
     public convenience init(file: ConfigurationFile, overrides: ConfigurationSpec = ConfigurationSpec()) {
         self.init(listeners: file.listeners, origin: file.path, overrides: overrides, warnings: file.warnings)
@@ -93,7 +101,8 @@ public final class ReplayListeners {
         var result: ReplayTarget? = nil
         if let listener = select(serverIP: server.ip, port: server.port) {
             let spec = effectiveSpec(listener, serverIP: server.ip)
-            let configuration = try loader.configuration(for: spec, context: listener.position)
+            var configuration = try loader.configuration(for: spec, context: listener.position)
+            if !keepsMessageBytes { configuration.limits.maxMessageBytes = 0 }
             result = ReplayTarget(
                 name: single ? nil : listener.name, configuration: configuration, serverName: spec.server.hostname)
         }

@@ -58,7 +58,8 @@ public final class ReplayRunner {
     public static var defaultThreads: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
     /// Reads `files` (several files are one traffic stream; `-` is standard input), replays
-    /// every connection and hands each result to `onConnection`, on the calling thread.
+    /// every connection and hands each result to `onConnection`, on the calling thread. The
+    /// sessions keep no message bytes (``ReplayListeners/keepsMessageBytes`` is turned off).
     ///
     /// - Throws: ``CaptureError`` (a file that cannot be read, a bad filter), ``ScenarioError``
     ///   (a listener's configuration cannot be loaded), or what `onConnection` throws.
@@ -67,6 +68,7 @@ public final class ReplayRunner {
         files: [String], progress: ((ReplayProgress) -> Void)? = nil, onConnection: (ReplayedConnection) throws -> Void
     ) throws -> CaptureSummary {
         try listeners.validate()
+        listeners.keepsMessageBytes = false
         let replayer = ConnectionReplayer(options: options)
         let start = ReplayRunner.now()
         let tracker = progress == nil ? nil : _ReplayFileProgress(files: files)
