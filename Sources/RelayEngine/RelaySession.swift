@@ -122,6 +122,15 @@ public struct RelaySession: Sendable {
     /// Simulated seconds since the connection opened (idle time plus program pauses).
     public private(set) var elapsed: Double = 0
 
+    /// Whether qmail-smtpd's decisions for the usual commands (HELO, MAIL, RCPT, the message)
+    /// carry their address and reasons (default). When false, they keep only what was decided
+    /// (subject and outcome): replies, closing and every other part of the session are the
+    /// same. For callers that look at outcomes only and run a session again in full when they
+    /// need its explanations (`relaylab replay`'s connections whose replies all match).
+    public var explainsDecisions = true {
+        didSet { if smtpd != nil { smtpd!.explains = explainsDecisions } }
+    }
+
     /// qmail-smtpd, when it runs.
     var smtpd: SMTPDStage?
     /// rblsmtpd, when it blocks the client.

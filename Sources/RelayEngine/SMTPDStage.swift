@@ -59,6 +59,9 @@ struct SMTPDStage {
     let setupFailure: Fact?
     /// The morercpthosts.cdb lookups made (see ``RelaySession/lookups``).
     var moreRcptHostsLookups = CDBLookupRecorder()
+    /// Whether the usual commands' decisions carry their address and reasons
+    /// (``RelaySession/explainsDecisions``).
+    var explains = true
 
     // MARK: - Session state
 
@@ -298,8 +301,8 @@ struct SMTPDStage {
         seenMail = false
         heloHost = Array(arg)
         fakeHelo = Bytes.differFolded(remoteHost, heloHost)
-        var decision = Decision(.helo, .accept, address: Bytes.text(heloHost))
-        if fakeHelo {
+        var decision = Decision(.helo, .accept, address: explains ? Bytes.text(heloHost) : nil)
+        if fakeHelo, explains {
             decision.reasons.append(Fact(.note("the HELO name differs from TCPREMOTEHOST: it goes into the Received line")))
         }
         result.decision = decision
@@ -416,14 +419,17 @@ struct SMTPDStage {
 
     /// The rcpthosts check (rcpthosts.c), with the fact behind it (one
     /// fact, not an array: no allocation per RCPT).
-    /// - Returns: allowed or not, and whether a lookup failed (die_control).
-    mutating func rcpthosts(_ fullAddress: [UInt8], control: QmailControl) -> (allowed: Bool, failed: Bool, reason: Fact) {
+    /// - Returns: allowed or not, whether a lookup failed (die_control), and the fact (nil
+    ///   when decisions are not explained: see ``explains``).
+    mutating func rcpthosts(_ fullAddress: [UInt8], control: QmailControl) -> (allowed: Bool, failed: Bool, reason: Fact?) {
         let storage = control.storage
         guard let table = storage.rcpthostsTable else {
-            return (true, false, Fact(.rcpthostsMissing, source: storage.rcpthostsSource))
+            return (true, false, explains ? Fact(.rcpthostsMissing, source: storage.rcpthostsSource) : nil)
         }
         let length = fullAddress.firstIndex(of: 0) ?? fullAddress.count
-        guard let at = fullAddress[..<length].lastIndex(of: UInt8(ascii: "@")) else { return (true, false, Fact(.noDomain)) }
+        guard let at = fullAddress[..<length].lastIndex(of: UInt8(ascii: "@")) else {
+            return (true, false, explains ? Fact(.noDomain) : nil)
+        }
         let hostLength = length - at - 1
         // The lower-cased domain lives on the stack while it is looked up.
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(hostLength, 1)) { host in
@@ -431,7 +437,7 @@ struct SMTPDStage {
             let domain = UnsafeBufferPointer(rebasing: host[0..<hostLength])
             for start in 0..<hostLength where start == 0 || domain[start] == UInt8(ascii: ".") {
                 if let entry = table.find(UnsafeBufferPointer(rebasing: domain[start...])) {
-                    return (true, false, storage.rcpthostsFacts[entry])
+                    return (true, false, explains ? storage.rcpthostsFacts[entry] : nil)
                 }
             }
             switch storage.morercpthosts {
@@ -440,6 +446,7 @@ struct SMTPDStage {
                     do {
                         let key = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: domain[start...]))
                         if try cdb.first(key, recording: &moreRcptHostsLookups) != nil {
+                            guard explains else { return (true, false, nil) }
                             return (
                                 true, false,
                                 Fact(.morercpthostsKey(key: Bytes.text(domain[start...])), source: storage.morercpthostsSource)
@@ -457,6 +464,7 @@ struct SMTPDStage {
             default:
                 break
             }
+            guard explains else { return (false, false, nil) }
             return (false, false, Fact(.notInRcpthosts(domain: Bytes.text(domain)), source: storage.rcpthostsSource))
         }
     }
@@ -493,7 +501,8 @@ struct SMTPDStage {
                     source: entries[barf].location))
         }
         return StepResult(
-            reply: Replies.r250Ok, decision: Decision(.mail, .accept, address: Bytes.text(mailFrom), reasons: reasons))
+            reply: Replies.r250Ok,
+            decision: Decision(.mail, .accept, address: explains ? Bytes.text(mailFrom) : nil, reasons: reasons))
     }
 
     mutating func rcpt(_ arg: ArraySlice<UInt8>, configuration: RelayConfiguration) -> StepResult {
@@ -524,24 +533,29 @@ struct SMTPDStage {
             // qmail does not look at rcpthosts here; relaylab does, only to say "accept" or "relay".
             let check = rcpthosts(address, control: control)
             let local = check.allowed && !check.failed && control.rcpthostsTable != nil
-            // The RELAYCLIENT (or AUTH) fact first, then the literal's, then rcpthosts'.
-            reasons.reserveCapacity(4)
-            if relayClientByAuth {
-                reasons.append(Fact(.authenticated(user: Bytes.text(authUser))))
-            } else {
-                reasons.append(Fact(.relayClient(value: Bytes.text(relayClient)), source: relayClientSource))
+            if explains {
+                // The RELAYCLIENT (or AUTH) fact first, then the literal's, then rcpthosts'.
+                reasons.reserveCapacity(4)
+                if relayClientByAuth {
+                    reasons.append(Fact(.authenticated(user: Bytes.text(authUser))))
+                } else {
+                    reasons.append(Fact(.relayClient(value: Bytes.text(relayClient)), source: relayClientSource))
+                }
+                if let literal { reasons.append(literal) }
+                if local, let reason = check.reason { reasons.append(reason) }
             }
-            if let literal { reasons.append(literal) }
-            if local { reasons.append(check.reason) }
             outcome = local ? .accept : .relay
             if !relayClient.isEmpty {
                 address.append(contentsOf: relayClient)
-                reasons.append(Fact(.relayClientAppended(suffix: Bytes.text(relayClient), stored: Bytes.text(Bytes.cString(address)))))
+                if explains {
+                    reasons.append(
+                        Fact(.relayClientAppended(suffix: Bytes.text(relayClient), stored: Bytes.text(Bytes.cString(address)))))
+                }
             }
         } else {
             let check = rcpthosts(address, control: control)
-            if let literal { reasons.append(literal) }
-            reasons.append(check.reason)
+            if explains, let literal { reasons.append(literal) }
+            if let reason = check.reason { reasons.append(reason) }
             if check.failed {
                 var result = StepResult(
                     reply: Replies.r421UnableToReadControls4,
@@ -561,6 +575,7 @@ struct SMTPDStage {
             }
         }
         recipients.append(address.contains(0) ? Bytes.cString(address) : address)
+        guard explains else { return StepResult(reply: Replies.r250Ok, decision: Decision(.rcpt, outcome)) }
         return StepResult(
             reply: Replies.r250Ok, decision: Decision(.rcpt, outcome, address: Bytes.text(address), reasons: reasons))
     }
@@ -875,13 +890,7 @@ struct SMTPDStage {
         case .exitCode(let code): exitCode = code
         case .crash: crashed = true
         }
-        var joined: [UInt8] = []
-        joined.reserveCapacity(recipients.reduce(0) { $0 + $1.count + 2 })
-        for (index, recipient) in recipients.enumerated() {
-            if index > 0 { Bytes.append(", ", to: &joined) }
-            joined.append(contentsOf: recipient)
-        }
-        let recipientsText = Bytes.text(joined)
+        let recipientsText = explains ? SMTPDStage.joined(recipients) : nil
         if !tooManyHops, !tooLarge, !crashed, exitCode == 0 {
             var reply: [UInt8] = []
             reply.reserveCapacity(56)  // "250 ok ", two numbers of up to 20 digits, " qp ", CRLF
@@ -896,9 +905,12 @@ struct SMTPDStage {
                 acceptedAt: now)
             var result = StepResult(reply: reply)
             result.queued = message
-            result.decision = Decision(
-                .data, .accept, address: recipientsText,
-                reasons: [Fact(.queued(qp: currentQP)), Fact(.sender(Bytes.text(mailFrom)))])
+            result.decision =
+                explains
+                ? Decision(
+                    .data, .accept, address: recipientsText,
+                    reasons: [Fact(.queued(qp: currentQP)), Fact(.sender(Bytes.text(mailFrom)))])
+                : Decision(.data, .accept)
             return result
         }
         if tooManyHops {
@@ -919,6 +931,17 @@ struct SMTPDStage {
             decision: Decision(
                 .data, permanent ? .refuse : .tempfail, address: recipientsText,
                 reasons: [crashed ? Fact(.note("qmail-queue crashed")) : Fact(.queueFailed(exitCode: exitCode ?? 0))]))
+    }
+
+    /// The recipients as one text, for a message's decision.
+    private static func joined(_ recipients: [[UInt8]]) -> String {
+        var joined: [UInt8] = []
+        joined.reserveCapacity(recipients.reduce(0) { $0 + $1.count + 2 })
+        for (index, recipient) in recipients.enumerated() {
+            if index > 0 { Bytes.append(", ", to: &joined) }
+            joined.append(contentsOf: recipient)
+        }
+        return Bytes.text(joined)
     }
 
     // MARK: - AUTH (qmail-authentication 0.8.3)

@@ -199,7 +199,9 @@ struct _DialogueRun {
                 reused: &reused)
         {
             fast = true
-            return RelaySession(configuration: configuration, childEnvironment: environment, lookupTiming: timing)
+            var session = RelaySession(configuration: configuration, childEnvironment: environment, lookupTiming: timing)
+            session.explainsDecisions = false
+            return session
         }
         return RelaySession(configuration: configuration, connection: connection, lookupTiming: timing)
     }

@@ -10,7 +10,8 @@ import TCPRules
 /// on the client's port, which is put in.
 ///
 /// Only allowed connections take the shortcut (a deny needs tcpserver's own session). The replies
-/// are the same either way; the explanations are shorter (they do not name the rule), so a
+/// and outcomes are the same either way; the explanations are not (they do not name the rule,
+/// and the sessions do not explain their decisions: ``RelaySession/explainsDecisions``), so a
 /// connection that turns out to differ is replayed again in full. One cache per thread.
 final class _ReplayAcceptCache {
     private struct Key: Hashable {
@@ -84,7 +85,9 @@ final class _ReplayAcceptCache {
         if let existing = entry.prototype {
             prototype = existing
         } else {
-            prototype = Prototype(RelaySession(configuration: configuration, childEnvironment: environment))
+            var session = RelaySession(configuration: configuration, childEnvironment: environment)
+            session.explainsDecisions = false
+            prototype = Prototype(session)
             entries[key]?.prototype = prototype
         }
         return prototype.renewed(clientPort: String(connection.clientPort), clock: clock, lookupTiming: lookupTiming)
