@@ -10,7 +10,17 @@ struct StepResult {
     /// Seconds the program paused before replying.
     var delay: Double = 0
     /// A message handed to (and accepted by) qmail-queue.
-    var queued: QueuedMessage? = nil
+    var queued: QueuedMessage? {
+        get { queuedBox?.message }
+        set { queuedBox = newValue.map(_QueuedBox.init) }
+    }
+    /// Held by reference: a step result is made for every line, a queued message is rare and large.
+    var queuedBox: _QueuedBox? = nil
+
+    final class _QueuedBox {
+        let message: QueuedMessage
+        init(_ message: QueuedMessage) { self.message = message }
+    }
 }
 
 /// qmail-smtpd (netqmail-1.06, optionally with the qmail-authentication 0.8.3 patch) as a pure
