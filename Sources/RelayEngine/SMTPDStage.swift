@@ -372,9 +372,9 @@ struct SMTPDStage {
             }
         }
         var literal: Fact? = nil
-        if let liphost = configuration.control.localIPHost,
-            let at = address.lastIndex(of: UInt8(ascii: "@")),
-            at + 1 < address.count, address[at + 1] == UInt8(ascii: "[")
+        // A domain literal first (the usual address has none), then localiphost.
+        if let at = address.lastIndex(of: UInt8(ascii: "@")),
+            at + 1 < address.count, address[at + 1] == UInt8(ascii: "["), let liphost = control.localIPHost
         {
             let bracket = address[(at + 1)...]
             if let (ip, length) = SMTPDStage.scanBracket(bracket), at + 1 + length == address.count,
@@ -418,7 +418,7 @@ struct SMTPDStage {
     }
 
     /// badmailfrom: the whole address, then `@domain` from the last `@`.
-    func badmailfromEntry(_ address: [UInt8], control: QmailControl) -> Int? {
+    func badmailfromEntry(_ address: [UInt8]) -> Int? {
         guard let table = control.badmailfromTable else { return nil }
         if let entry = table.find(address) { return entry }
         if let at = address.lastIndex(of: UInt8(ascii: "@")) {
@@ -431,8 +431,8 @@ struct SMTPDStage {
     /// fact, not an array: no allocation per RCPT).
     /// - Returns: allowed or not, whether a lookup failed (die_control), and the fact (nil
     ///   when decisions are not explained: see ``explains``).
-    mutating func rcpthosts(_ fullAddress: [UInt8], control: QmailControl) -> (allowed: Bool, failed: Bool, reason: Fact?) {
-        let storage = control.storage
+    mutating func rcpthosts(_ fullAddress: [UInt8]) -> (allowed: Bool, failed: Bool, reason: Fact?) {
+        let storage = control
         guard let table = storage.rcpthostsTable else {
             return (true, false, explains ? Fact(.rcpthostsMissing, source: storage.rcpthostsSource) : nil)
         }
@@ -500,7 +500,7 @@ struct SMTPDStage {
                     decision: Decision(.mail, .refuse, address: Bytes.text(address), reasons: reasons))
             }
         }
-        barf = badmailfromEntry(address, control: configuration.control)
+        barf = badmailfromEntry(address)
         seenMail = true
         recipients.removeAll(keepingCapacity: true)
         mailFrom = address.contains(0) ? Bytes.cString(address) : address
@@ -524,11 +524,10 @@ struct SMTPDStage {
         guard case (var address, let literal)? = parseAddress(arg, configuration: configuration) else {
             return syntaxError(.rcpt, arg)
         }
-        let control = configuration.control
         if let barf {
             var reasons: [Fact] = []
             if let literal { reasons.append(literal) }
-            reasons.insert(control.storage.badmailfromFacts[barf], at: 0)
+            reasons.insert(control.badmailfromFacts[barf], at: 0)
             reasons.append(Fact(.sender(Bytes.text(mailFrom))))
             if relayClient != nil {
                 reasons.append(Fact(.note("badmailfrom is checked before RELAYCLIENT and AUTH")))
@@ -541,7 +540,7 @@ struct SMTPDStage {
         var reasons: [Fact] = []
         if let relayClient {
             // qmail does not look at rcpthosts here; relaylab does, only to say "accept" or "relay".
-            let check = rcpthosts(address, control: control)
+            let check = rcpthosts(address)
             let local = check.allowed && !check.failed && control.rcpthostsTable != nil
             if explains {
                 // The RELAYCLIENT (or AUTH) fact first, then the literal's, then rcpthosts'.
@@ -563,7 +562,7 @@ struct SMTPDStage {
                 }
             }
         } else {
-            let check = rcpthosts(address, control: control)
+            let check = rcpthosts(address)
             if explains, let literal { reasons.append(literal) }
             if let reason = check.reason { reasons.append(reason) }
             if check.failed {
