@@ -58,14 +58,14 @@ public struct ConnectionReplayer: Sendable {
             return result
         }
         var run = _DialogueRun(dialogue: dialogue, target: target, clientName: clientName, options: options, cache: cache)
-        run.run()
+        run.run(dialogue)
         result.reusedTCPServerDecision = run.reusedDecision
         if run.fast, !run.differences.isEmpty || !run.divergences.isEmpty {
             // The shortcut gives the same replies but shorter explanations: replay it in full.
             // (A second run, not a reassignment: the common case's run is built in place.)
             var lookups = run.lookups
             var full = _DialogueRun(dialogue: dialogue, target: target, clientName: clientName, options: options, cache: nil)
-            full.run()
+            full.run(dialogue)
             lookups.add(full.lookups)
             result.lookups = lookups
             complete(&result, with: &full, dialogue: dialogue)
@@ -84,19 +84,21 @@ public struct ConnectionReplayer: Sendable {
         result.differences = run.differences
         result.divergences = run.divergences
         if run.counts.compared == 0 && run.counts.connectionCompared == 0 {
-            result.disposition = .unobservable(reason: run.unobservableReason)
+            result.disposition = .unobservable(reason: _DialogueRun.unobservableReason(dialogue))
         }
         if options.keepAllSteps || result.isNotable {
             assert(!run.fast, "the fast path keeps no step records: such a connection is replayed in full")
             result.recordedGreeting = dialogue.greeting.map { Array($0.bytes) }
             result.simulatedGreeting = run.simulatedGreeting
             result.connectionDecision = run.session.connectionDecision
-            result.steps = run.detailedSteps()
+            result.steps = run.detailedSteps(dialogue)
         }
     }
 }
 
-/// One dialogue being replayed.
+/// One dialogue being replayed. The dialogue itself is handed to each method rather than
+/// kept: a run mutates itself while it reads the dialogue's steps, so a dialogue it held would be
+/// copied (with each step read).
 struct _DialogueRun {
     /// A step's outcome, kept compact until details are needed.
     struct Record {
@@ -108,14 +110,13 @@ struct _DialogueRun {
         var afterDivergence: Bool
     }
 
-    let dialogue: Dialogue
     let options: ReplayOptions
     var session: RelaySession
     var simulatedGreeting: [UInt8] = []
     var counts = ReplayCounts()
     var differences: [ReplayDifference] = []
     var divergences: [ReplayDivergence] = []
-    /// Each step's outcome, for ``detailedSteps()``; not kept on the fast path (a connection
+    /// Each step's outcome, for ``detailedSteps(_:)``; not kept on the fast path (a connection
     /// whose details matter is replayed again in full).
     var records: [Record] = []
 
@@ -159,7 +160,6 @@ struct _DialogueRun {
         let session = _DialogueRun.makeSession(
             dialogue: dialogue, target: target, clientName: clientName, options: options, cache: cache, timing: timing,
             cacheLookups: &cacheLookups, reused: &reused, fast: &fast)
-        self.dialogue = dialogue
         self.options = options
         self.session = session
         self.fast = fast
@@ -219,14 +219,14 @@ struct _DialogueRun {
         return outcomes
     }
 
-    var recordedDenied: Bool {
+    static func recordedDenied(_ dialogue: Dialogue) -> Bool {
         dialogue.greeting == nil && dialogue.end == .serverClosedSilently
     }
 
     var simulatedDenied: Bool { session.deniedByTCPServer }
 
     /// Why nothing of this connection could be compared.
-    var unobservableReason: String {
+    static func unobservableReason(_ dialogue: Dialogue) -> String {
         if dialogue.problems.contains(where: { $0.kind == .oneDirection }) {
             return "one direction only: no packets from the server were captured"
         }
@@ -237,20 +237,20 @@ struct _DialogueRun {
 
     // MARK: - Running
 
-    mutating func run() {
+    mutating func run(_ dialogue: Dialogue) {
         if !fast { records.reserveCapacity(dialogue.steps.count) }
         simulatedGreeting = session.start()
-        compareConnection()
+        compareConnection(dialogue)
         for index in dialogue.steps.indices {
-            take(index)
+            take(index, of: dialogue)
         }
         if !session.isClosed { session.clientClosed() }
     }
 
     /// The greeting, or the silent close of a tcpserver deny, compared as the connection's decision.
-    mutating func compareConnection() {
+    mutating func compareConnection(_ dialogue: Dialogue) {
         let denied = simulatedDenied
-        if recordedDenied {
+        if _DialogueRun.recordedDenied(dialogue) {
             counts.connectionCompared += 1
             guard !denied else { return }
             counts.connectionDiffers += 1
@@ -366,7 +366,7 @@ struct _DialogueRun {
         return first
     }
 
-    mutating func take(_ index: Int) {
+    mutating func take(_ index: Int, of dialogue: Dialogue) {
         let step = dialogue.steps[index]
         let number = index + 1
         let label = afterDivergence
@@ -464,7 +464,8 @@ struct _DialogueRun {
                 .unobservable(reason: "no reply from the server was captured"), simulated: reply, decisionAt: decisionAt,
                 stage: stage, label: label)
         }
-        checkDecisionPoint(step, index: index, reply: simulatedCode)
+        let next = index + 1 < dialogue.steps.count ? dialogue.steps[index + 1].kind : nil
+        checkDecisionPoint(step, index: index, next: next, reply: simulatedCode)
     }
 
     /// ``record(_:simulated:decision:stage:label:)`` with the decision of the exchange at
@@ -561,16 +562,16 @@ struct _DialogueRun {
     }
 
     /// DATA and AUTH are where a client waits for the answer before going on.
-    mutating func checkDecisionPoint(_ step: DialogueStep, index: Int, reply simulatedCode: Int?) {
+    /// `next`: the kind of the dialogue's next step, if any.
+    mutating func checkDecisionPoint(_ step: DialogueStep, index: Int, next: DialogueStep.Kind?, reply simulatedCode: Int?) {
         guard !session.isClosed else { return }
         let isData = _DialogueRun.isCommand(step, "DATA")
         guard isData || step.kind == .authResponse || _DialogueRun.isCommand(step, "AUTH") else { return }
         let number = index + 1
-        let next = index + 1 < dialogue.steps.count ? dialogue.steps[index + 1] : nil
         let recordedCode = step.reply?.code
         var shown: String { simulatedCode.map(String.init) ?? "no reply" }
         if isData {
-            let recordedGoAhead = next?.kind == .dataBody || recordedCode == 354
+            let recordedGoAhead = next == .dataBody || recordedCode == 354
             if recordedGoAhead && !awaitsBody {
                 diverge(at: number, "DATA: the recording got 354, the simulation answers \(shown): the client's message is not sent")
             } else if !recordedGoAhead && awaitsBody && (recordedCode != nil || next != nil) {
@@ -579,7 +580,7 @@ struct _DialogueRun {
                 stop = "the simulation accepted DATA, but the capture holds no message"
             }
         } else {
-            let recordedPrompt = next?.kind == .authResponse || recordedCode == 334
+            let recordedPrompt = next == .authResponse || recordedCode == 334
             if recordedPrompt && !awaitsAuth {
                 diverge(at: number, "AUTH: the recording got 334, the simulation answers \(shown): the client's remaining AUTH responses are not sent")
             } else if !recordedPrompt && awaitsAuth && (recordedCode != nil || next != nil) {
@@ -620,7 +621,7 @@ struct _DialogueRun {
 
     // MARK: - Details
 
-    func detailedSteps() -> [ReplayedStep] {
+    func detailedSteps(_ dialogue: Dialogue) -> [ReplayedStep] {
         var steps: [ReplayedStep] = []
         steps.reserveCapacity(records.count)
         for (index, record) in records.enumerated() {
