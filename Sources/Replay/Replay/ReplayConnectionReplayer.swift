@@ -47,15 +47,24 @@ public struct ConnectionReplayer: Sendable {
             index: dialogue.index, client: dialogue.client, server: dialogue.server, clientName: clientName,
             sourceFile: dialogue.sourceFile, sourcePacket: dialogue.sourcePacket, startTime: dialogue.startTime,
             listener: target?.name, disposition: .compared)
+        // One return, of the variable filled in place: the result is moved out, not copied.
+        fill(&result, dialogue, target: target, clientName: clientName, skipReason: skipReason, cache: cache)
+        return result
+    }
+
+    private func fill(
+        _ result: inout ReplayedConnection, _ dialogue: Dialogue, target: ReplayTarget?, clientName: String?,
+        skipReason: String?, cache: _ReplayAcceptCache?
+    ) {
         if !dialogue.problems.isEmpty { result.problems = dialogue.problems.map(\.message) }
         guard let target else {
             result.disposition = .skipped(reason: skipReason ?? "no listener takes connections to \(dialogue.server)")
-            return result
+            return
         }
         if dialogue.midstream {
             result.disposition = .skipped(
                 reason: "the capture started after the connection opened: the server's state is unknown")
-            return result
+            return
         }
         var run = _DialogueRun(dialogue: dialogue, target: target, clientName: clientName, options: options, cache: cache)
         run.run(dialogue)
@@ -73,7 +82,6 @@ public struct ConnectionReplayer: Sendable {
             result.lookups = run.lookups
             complete(&result, with: &run, dialogue: dialogue)
         }
-        return result
     }
 
     /// Moves a finished run's counts, differences and (when they matter) step details into `result`.
