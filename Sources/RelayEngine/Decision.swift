@@ -49,13 +49,6 @@ public struct Decision: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The chain of facts, most important first.
     public var reasons: [Fact]
 
-    public init(_ subject: Subject, _ outcome: Outcome, address: String? = nil, reasons: [Fact] = []) {
-        self.subject = subject
-        self.outcome = outcome
-        self.address = address
-        self.reasons = reasons
-    }
-
     /// `rcpt <a@b>: relay: RELAYCLIENT set by rule 10.1. (tcp.smtp:12); …`
     public var description: String {
         var text = subject.rawValue
@@ -63,6 +56,14 @@ public struct Decision: Sendable, Hashable, Codable, CustomStringConvertible {
         text += ": \(outcome.rawValue)"
         if !reasons.isEmpty { text += ": " + reasons.map(\.description).joined(separator: "; ") }
         return text
+    }
+}
+
+extension Decision {
+    /// Delegates to the memberwise initializer (one assigning the fields one by one made the
+    /// compiler copy and destroy the whole decision at each construction).
+    public init(_ subject: Subject, _ outcome: Outcome, address: String? = nil, reasons: [Fact] = []) {
+        self.init(subject: subject, outcome: outcome, address: address, reasons: reasons)
     }
 }
 

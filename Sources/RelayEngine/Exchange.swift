@@ -23,10 +23,13 @@ public struct Exchange: Sendable, Hashable {
         case timeout
     }
 
-    /// What kind of step.
-    public var kind: Kind
+    // Stored in this order so that the memberwise initializer differs from the public one,
+    // which delegates to it (see the extension below).
+
     /// Which program answered.
     public var stage: Stage
+    /// What kind of step.
+    public var kind: Kind
     /// The client's bytes for this step, line ending included (empty for greeting/timeout).
     public var clientBytes: [UInt8]
     /// The exact reply bytes (CRLF line ends); empty when the program sent nothing.
@@ -40,20 +43,6 @@ public struct Exchange: Sendable, Hashable {
     /// Set when the client sent more than ``RelayLimits`` keeps: ``clientBytes`` then holds the
     /// kept part (and the line end).
     public var truncation: Truncation?
-
-    public init(
-        kind: Kind, stage: Stage, clientBytes: [UInt8] = [], reply: [UInt8] = [], decision: Decision? = nil,
-        closedAfter: Bool = false, delay: Double = 0, truncation: Truncation? = nil
-    ) {
-        self.kind = kind
-        self.stage = stage
-        self.clientBytes = clientBytes
-        self.reply = reply
-        self.decision = decision
-        self.closedAfter = closedAfter
-        self.delay = delay
-        self.truncation = truncation
-    }
 
     /// The reply split into lines, without CRLF (bytes decoded as UTF-8, invalid ones replaced).
     public var replyLines: [String] {
@@ -271,5 +260,19 @@ struct ReceivedLineParts: Sendable {
                 line.append(UInt8(ascii: "?"))
             }
         }
+    }
+}
+
+extension Exchange {
+    /// Delegates to the memberwise initializer: one assigning the fields one by one made the
+    /// compiler copy and destroy the whole exchange at each construction (an exchange is made for
+    /// every line).
+    public init(
+        kind: Kind, stage: Stage, clientBytes: [UInt8] = [], reply: [UInt8] = [], decision: Decision? = nil,
+        closedAfter: Bool = false, delay: Double = 0, truncation: Truncation? = nil
+    ) {
+        self.init(
+            stage: stage, kind: kind, clientBytes: clientBytes, reply: reply, decision: decision, closedAfter: closedAfter,
+            delay: delay, truncation: truncation)
     }
 }
