@@ -188,6 +188,12 @@ public struct ProcessNumbering: Sendable, Hashable {
 
 /// One client connection as tcpserver sees it.
 public struct ClientConnection: Sendable, Hashable {
+    // Stored with `extraEnvironment` first, so that the memberwise initializer differs from the
+    // public one, which delegates to it (see the extension below).
+
+    /// Extra variables in tcpserver's environment for this connection only (on top of
+    /// ``RelayConfiguration/environment``).
+    public var extraEnvironment: [String: String]
     /// The client's address (TCPREMOTEIP).
     public var clientIP: String
     /// The client's port (TCPREMOTEPORT).
@@ -207,23 +213,19 @@ public struct ClientConnection: Sendable, Hashable {
     public var identInfo: String?
     /// The reverse-DNS name of the server address (TCPLOCALHOST when tcpserver has no -l).
     public var serverName: String?
-    /// Extra variables in tcpserver's environment for this connection only (on top of
-    /// ``RelayConfiguration/environment``).
-    public var extraEnvironment: [String: String]
+}
 
+extension ClientConnection {
+    /// Delegates to the memberwise initializer (one assigning the fields one by one made the
+    /// compiler copy and destroy the whole connection at each construction).
     public init(
         clientIP: String, clientPort: Int = 40000, serverIP: String = "192.0.2.25", serverPort: Int = 25,
         ptrName: String? = nil, ptrAddresses: [String]? = nil, identInfo: String? = nil,
         serverName: String? = nil, extraEnvironment: [String: String] = [:]
     ) {
-        self.clientIP = clientIP
-        self.clientPort = clientPort
-        self.serverIP = serverIP
-        self.serverPort = serverPort
-        self.ptrName = ptrName
-        self.ptrAddresses = ptrAddresses
-        self.identInfo = identInfo
-        self.serverName = serverName
-        self.extraEnvironment = extraEnvironment
+        self.init(
+            extraEnvironment: extraEnvironment, clientIP: clientIP, clientPort: clientPort, serverIP: serverIP,
+            serverPort: serverPort, ptrName: ptrName, ptrAddresses: ptrAddresses, identInfo: identInfo,
+            serverName: serverName)
     }
 }

@@ -292,32 +292,6 @@ public struct ReplayedConnection: Sendable {
     /// ``ReplayOptions/countDecisions`` asks for them.
     public var decisions: DecisionCounts?
 
-    public init(
-        index: Int, client: Capture.Endpoint, server: Capture.Endpoint, clientName: String?,
-        sourceFile: String, sourcePacket: Int, startTime: Double, listener: String?, disposition: ReplayDisposition,
-        counts: ReplayCounts = ReplayCounts(), differences: [ReplayDifference] = [],
-        divergences: [ReplayDivergence] = [], recordedGreeting: [UInt8]? = nil, simulatedGreeting: [UInt8]? = nil,
-        connectionDecision: ConnectionDecision? = nil, steps: [ReplayedStep] = [], problems: [String] = []
-    ) {
-        self.index = index
-        self.client = client
-        self.server = server
-        self.clientName = clientName
-        self.sourceFile = sourceFile
-        self.sourcePacket = sourcePacket
-        self.startTime = startTime
-        self.listener = listener
-        self.disposition = disposition
-        self.counts = counts
-        self.differences = differences
-        self.divergences = divergences
-        self.recordedGreeting = recordedGreeting
-        self.simulatedGreeting = simulatedGreeting
-        self.connectionDecision = connectionDecision
-        self.steps = steps
-        self.problems = problems
-    }
-
     /// `file#packet` where the connection starts.
     public var source: String { "\(sourceFile)#\(sourcePacket)" }
 
@@ -325,4 +299,23 @@ public struct ReplayedConnection: Sendable {
     public var hasDifferences: Bool { !differences.isEmpty }
     /// Whether the report should show this connection (a difference or a divergence).
     public var isNotable: Bool { !differences.isEmpty || !divergences.isEmpty }
+}
+
+extension ReplayedConnection {
+    /// Delegates to the memberwise initializer (one assigning the fields one by one made the
+    /// compiler copy and destroy the whole connection at each construction).
+    public init(
+        index: Int, client: Capture.Endpoint, server: Capture.Endpoint, clientName: String?,
+        sourceFile: String, sourcePacket: Int, startTime: Double, listener: String?, disposition: ReplayDisposition,
+        counts: ReplayCounts = ReplayCounts(), differences: [ReplayDifference] = [],
+        divergences: [ReplayDivergence] = [], recordedGreeting: [UInt8]? = nil, simulatedGreeting: [UInt8]? = nil,
+        connectionDecision: ConnectionDecision? = nil, steps: [ReplayedStep] = [], problems: [String] = []
+    ) {
+        self.init(
+            index: index, client: client, server: server, clientName: clientName, sourceFile: sourceFile,
+            sourcePacket: sourcePacket, startTime: startTime, listener: listener, disposition: disposition, counts: counts,
+            differences: differences, divergences: divergences, recordedGreeting: recordedGreeting,
+            simulatedGreeting: simulatedGreeting, connectionDecision: connectionDecision, steps: steps, problems: problems,
+            lookups: nil, reusedTCPServerDecision: false, decisions: nil)
+    }
 }
