@@ -30,8 +30,9 @@ public struct Exchange: Sendable, Hashable {
     public var stage: Stage
     /// What kind of step.
     public var kind: Kind
-    /// The client's bytes for this step, line ending included (empty for greeting/timeout).
-    public var clientBytes: [UInt8]
+    /// The client's bytes for this step, line ending included (empty for greeting/timeout), as
+    /// part of the bytes the session was given: a step does not copy its bytes out of them.
+    public var clientSlice: ArraySlice<UInt8>
     /// The exact reply bytes (CRLF line ends); empty when the program sent nothing.
     public var reply: [UInt8]
     /// The decision taken at this step, when it decided something.
@@ -43,6 +44,13 @@ public struct Exchange: Sendable, Hashable {
     /// Set when the client sent more than ``RelayLimits`` keeps: ``clientBytes`` then holds the
     /// kept part (and the line end).
     public var truncation: Truncation?
+
+    /// The client's bytes for this step, line ending included (empty for greeting/timeout). An
+    /// array sharing ``clientSlice``'s storage when the slice is all of it, else a copy.
+    public var clientBytes: [UInt8] {
+        get { Array(clientSlice) }
+        set { clientSlice = newValue[...] }
+    }
 
     /// The reply split into lines, without CRLF (bytes decoded as UTF-8, invalid ones replaced).
     public var replyLines: [String] {
@@ -272,7 +280,7 @@ extension Exchange {
         closedAfter: Bool = false, delay: Double = 0, truncation: Truncation? = nil
     ) {
         self.init(
-            stage: stage, kind: kind, clientBytes: clientBytes, reply: reply, decision: decision, closedAfter: closedAfter,
+            stage: stage, kind: kind, clientSlice: clientBytes[...], reply: reply, decision: decision, closedAfter: closedAfter,
             delay: delay, truncation: truncation)
     }
 }

@@ -382,22 +382,22 @@ public struct RelaySession: Sendable {
     /// ``receive(_:)`` for an array: the same, without the generic path's contiguous-storage
     /// witness (the generic one is not specialized across modules).
     public mutating func receive(_ bytes: [UInt8]) -> [UInt8] {
-        // The array goes along: when it is exactly one line, the exchange keeps it as it is.
-        bytes.withUnsafeBufferPointer { receive(contiguous: $0, array: bytes) }
+        // The array goes along: the exchanges keep their lines as slices of it (no copy).
+        bytes.withUnsafeBufferPointer { receive(contiguous: $0, source: bytes[...]) }
     }
 
     /// ``receive(_:)`` for an array slice (see the array overload).
     public mutating func receive(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
-        bytes.withUnsafeBufferPointer { receive(contiguous: $0) }
+        bytes.withUnsafeBufferPointer { receive(contiguous: $0, source: bytes) }
     }
 
-    /// What every ``receive(_:)`` does, on the bytes as one buffer (`array`: the same bytes as
-    /// an array, if the caller has one).
-    private mutating func receive(contiguous bytes: UnsafeBufferPointer<UInt8>, array: [UInt8]? = nil) -> [UInt8] {
+    /// What every ``receive(_:)`` does, on the bytes as one buffer (`source`: the same bytes as
+    /// an array slice, if the caller has one).
+    private mutating func receive(contiguous bytes: UnsafeBufferPointer<UInt8>, source: ArraySlice<UInt8>? = nil) -> [UInt8] {
         var output = start()
         if isClosed || bytes.isEmpty { return output }
         idleTime = 0
-        feed(bytes, array: array, into: &output)
+        feed(bytes, source: source, into: &output)
         return output
     }
 
@@ -443,7 +443,7 @@ public struct RelaySession: Sendable {
 
     // MARK: - Internals
 
-    private mutating func feed(_ buffer: UnsafeBufferPointer<UInt8>, array: [UInt8]? = nil, into output: inout [UInt8]) {
+    private mutating func feed(_ buffer: UnsafeBufferPointer<UInt8>, source: ArraySlice<UInt8>? = nil, into output: inout [UInt8]) {
         var index = 0
         let limits = configuration.limits
         while index < buffer.count, !isClosed {
@@ -466,7 +466,7 @@ public struct RelaySession: Sendable {
                     pendingBody = []
                     pendingBodyDropped = 0
                     Self.add(apply(
-                        result, kind: .messageBody, stage: .qmailSMTPD, client: body, decisionOverride: nil,
+                        result, kind: .messageBody, stage: .qmailSMTPD, client: body[...], decisionOverride: nil,
                         truncation: truncation), to: &output)
                 }
                 continue
@@ -476,15 +476,14 @@ public struct RelaySession: Sendable {
                 appendPending(rest, limit: limits.maxLineLength)
                 return
             }
-            // The bytes given are exactly this line: the array holding them is the line (no copy).
-            let wholeArray = index == 0 && newline + 1 == buffer.count ? array : nil
+            let lineStart = index
             index += newline + 1
             if pendingLine.isEmpty, pendingDropped == 0, newline <= limits.maxLineLength {
-                Self.add(
-                    handleLine(
-                        wholeArray ?? Array(UnsafeBufferPointer(rebasing: rest[...newline])), truncation: nil, lineEnd: 1,
-                        argumentNotKept: 0),
-                    to: &output)
+                // The line as a slice of the caller's bytes when there are some (no copy).
+                let line =
+                    source.map { $0[($0.startIndex + lineStart)..<($0.startIndex + index)] }
+                    ?? Array(UnsafeBufferPointer(rebasing: rest[...newline]))[...]
+                Self.add(handleLine(line, truncation: nil, lineEnd: 1, argumentNotKept: 0), to: &output)
                 continue
             }
             appendPending(UnsafeBufferPointer(rebasing: rest[..<newline]), limit: limits.maxLineLength)
@@ -514,7 +513,7 @@ public struct RelaySession: Sendable {
             pendingDropped = 0
             pendingDroppedBeforeNUL = 0
             pendingDroppedNUL = false
-            Self.add(handleLine(line, truncation: truncation, lineEnd: lineEnd, argumentNotKept: argumentNotKept), to: &output)
+            Self.add(handleLine(line[...], truncation: truncation, lineEnd: lineEnd, argumentNotKept: argumentNotKept), to: &output)
         }
     }
 
@@ -547,10 +546,12 @@ public struct RelaySession: Sendable {
 
     /// Handles a complete line; `lineEnd` is the length of its CRLF or LF, `argumentNotKept` the
     /// bytes of its argument (as qmail-smtpd reads it) beyond the kept part.
-    private mutating func handleLine(_ line: [UInt8], truncation: Truncation?, lineEnd: Int, argumentNotKept: Int) -> [UInt8] {
+    private mutating func handleLine(
+        _ line: ArraySlice<UInt8>, truncation: Truncation?, lineEnd: Int, argumentNotKept: Int
+    ) -> [UInt8] {
         if let rbl {
             // rblsmtpd answers by the verb alone.
-            var result = rbl.line(line[...])
+            var result = rbl.line(line)
             if truncation != nil, result.decision?.address != nil, !line.contains(UInt8(ascii: "<")) {
                 // The explanation's address: a `<` may follow in the part not kept, so it is unknown.
                 result.decision?.address = nil
@@ -563,11 +564,11 @@ public struct RelaySession: Sendable {
         let kind: Exchange.Kind
         if smtpd!.isReadingAuthResponse { kind = .authResponse } else { kind = .command(verb: RelaySession.verb(of: line)) }
         var truncation = truncation
-        if truncation != nil, smtpd!.tailMatters(line[...], configuration: configuration) {
+        if truncation != nil, smtpd!.tailMatters(line, configuration: configuration) {
             truncation!.affectsOutcome = true
         }
         let now = self.now
-        var result = smtpd!.line(line[...], configuration: configuration, now: now)
+        var result = smtpd!.line(line, configuration: configuration, now: now)
         if let truncation, truncation.affectsOutcome {
             let kept = truncation.totalBytes - truncation.droppedBytes - 1
             result.decision?.reasons.append(Fact(.lineNotKept(length: truncation.totalBytes - lineEnd, kept: kept)))
@@ -584,7 +585,7 @@ public struct RelaySession: Sendable {
     }
 
     /// The verb of a command line as sent, upper-cased.
-    static func verb(of line: [UInt8]) -> String {
+    static func verb(of line: ArraySlice<UInt8>) -> String {
         line.withUnsafeBufferPointer { verb(of: $0) }
     }
 
@@ -622,7 +623,7 @@ public struct RelaySession: Sendable {
     }
 
     private mutating func apply(
-        _ result: StepResult, kind: Exchange.Kind, stage: Stage, client: [UInt8], decisionOverride: Decision?,
+        _ result: StepResult, kind: Exchange.Kind, stage: Stage, client: ArraySlice<UInt8>, decisionOverride: Decision?,
         truncation: Truncation? = nil
     ) -> [UInt8] {
         if result.delay > 0 { elapsed += result.delay }
@@ -630,7 +631,7 @@ public struct RelaySession: Sendable {
         let closing = result.exitStatus != nil
         record(
             Exchange(
-                kind: kind, stage: stage, clientBytes: client, reply: result.reply,
+                stage: stage, kind: kind, clientSlice: client, reply: result.reply,
                 decision: decisionOverride ?? result.decision, closedAfter: closing, delay: result.delay,
                 truncation: truncation))
         if let status = result.exitStatus {
