@@ -580,18 +580,14 @@ struct _DialogueRun {
     static func isCommand(_ step: DialogueStep, _ verb: StaticString) -> Bool {
         guard step.kind == .command else { return false }
         let bytes = step.clientBytes
+        let letters = verb.utf8Start  // an ASCII literal: its bytes, no closure needed
+        let count = verb.utf8CodeUnitCount
+        guard bytes.count >= count else { return false }
         var index = bytes.startIndex
-        var matched = true
-        verb.withUTF8Buffer { letters in
-            for letter in letters {
-                guard index < bytes.endIndex, bytes[index] & 0xDF == letter else {
-                    matched = false
-                    return
-                }
-                index += 1
-            }
+        for offset in 0..<count {
+            guard bytes[index] & 0xDF == letters[offset] else { return false }
+            index += 1
         }
-        guard matched else { return false }
         if index == bytes.endIndex { return true }
         let next = bytes[index]
         return next == 32 || next == 13 || next == 10 || next == 0
