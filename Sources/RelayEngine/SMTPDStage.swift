@@ -432,9 +432,8 @@ struct SMTPDStage {
     /// - Returns: allowed or not, whether a lookup failed (die_control), and the fact (nil
     ///   when decisions are not explained: see ``explains``).
     mutating func rcpthosts(_ fullAddress: [UInt8]) -> (allowed: Bool, failed: Bool, reason: Fact?) {
-        let storage = control
-        guard let table = storage.rcpthostsTable else {
-            return (true, false, explains ? Fact(.rcpthostsMissing, source: storage.rcpthostsSource) : nil)
+        guard let table = control.rcpthostsTable else {
+            return (true, false, explains ? Fact(.rcpthostsMissing, source: control.rcpthostsSource) : nil)
         }
         let length = fullAddress.firstIndex(of: 0) ?? fullAddress.count
         guard let at = fullAddress[..<length].lastIndex(of: UInt8(ascii: "@")) else {
@@ -447,10 +446,10 @@ struct SMTPDStage {
             let domain = UnsafeBufferPointer(rebasing: host[0..<hostLength])
             for start in 0..<hostLength where start == 0 || domain[start] == UInt8(ascii: ".") {
                 if let entry = table.find(UnsafeBufferPointer(rebasing: domain[start...])) {
-                    return (true, false, explains ? storage.rcpthostsFacts[entry] : nil)
+                    return (true, false, explains ? control.rcpthostsFacts[entry] : nil)
                 }
             }
-            switch storage.morercpthosts {
+            switch control.morercpthosts {
             case .database(let cdb):
                 for start in 0..<hostLength where start == 0 || domain[start] == UInt8(ascii: ".") {
                     do {
@@ -459,23 +458,23 @@ struct SMTPDStage {
                             guard explains else { return (true, false, nil) }
                             return (
                                 true, false,
-                                Fact(.morercpthostsKey(key: Bytes.text(domain[start...])), source: storage.morercpthostsSource)
+                                Fact(.morercpthostsKey(key: Bytes.text(domain[start...])), source: control.morercpthostsSource)
                             )
                         }
                     } catch {
                         return (
                             false, true,
-                            Fact(.morercpthostsDamaged(reason: "\(error)"), source: storage.morercpthostsSource)
+                            Fact(.morercpthostsDamaged(reason: "\(error)"), source: control.morercpthostsSource)
                         )
                     }
                 }
             case .damaged(let reason) where hostLength > 0:
-                return (false, true, Fact(.morercpthostsDamaged(reason: reason), source: storage.morercpthostsSource))
+                return (false, true, Fact(.morercpthostsDamaged(reason: reason), source: control.morercpthostsSource))
             default:
                 break
             }
             guard explains else { return (false, false, nil) }
-            return (false, false, Fact(.notInRcpthosts(domain: Bytes.text(domain)), source: storage.rcpthostsSource))
+            return (false, false, Fact(.notInRcpthosts(domain: Bytes.text(domain)), source: control.rcpthostsSource))
         }
     }
 
