@@ -31,7 +31,9 @@ public struct Exchange: Sendable, Hashable {
     /// What kind of step.
     public var kind: Kind
     /// The client's bytes for this step, line ending included (empty for greeting/timeout), as
-    /// part of the bytes the session was given: a step does not copy its bytes out of them.
+    /// part of the bytes the session was given: a step does not copy its bytes out of them (and
+    /// keeps them alive). A message's bytes are the exception: at most
+    /// ``RelayLimits/maxMessageBytes`` of them, copied.
     public var clientSlice: ArraySlice<UInt8>
     /// The exact reply bytes (CRLF line ends); empty when the program sent nothing.
     public var reply: [UInt8]
