@@ -30,6 +30,37 @@ import Testing
         #expect(summary.counts.steps == summary.counts.compared + summary.counts.unobservable + summary.counts.notReplayed)
     }
 
+    /// A capture's replay keeps no message bytes (``ReplayRunner`` turns
+    /// ``ReplayListeners/keepsMessageBytes`` off; the bytes are still counted): every reply,
+    /// decision and count is what a replay keeping them gives.
+    @Test func replayKeepingNoMessageBytesLosesNothing() throws {
+        let keeping = ReplayListeners(single: ReplayFixtures.relaySpec())
+        let dropping = ReplayListeners(single: ReplayFixtures.relaySpec())
+        #expect(dropping.keepsMessageBytes)
+        dropping.keepsMessageBytes = false
+        let ptr = try ReplayFixtures.ptr(ReplayFixtures.relay)
+        let replayer = ConnectionReplayer(options: ReplayOptions(keepAllSteps: true))
+        var messages = 0
+        _ = try CaptureReader().read(files: [ReplayFixtures.relay + "/relay.pcap"]) { dialogue in
+            let kept = try #require(try keeping.target(for: dialogue.server))
+            let dropped = try #require(try dropping.target(for: dialogue.server))
+            #expect(kept.configuration.limits.maxMessageBytes == RelayLimits().maxMessageBytes)
+            #expect(dropped.configuration.limits.maxMessageBytes == 0)
+            let name = ReplayRunner.clientName(for: dialogue, ptr: ptr)
+            let full = replayer.replay(dialogue, target: kept, clientName: name)
+            let lean = replayer.replay(dialogue, target: dropped, clientName: name)
+            #expect(lean.counts == full.counts)
+            #expect(lean.steps.map(\.simulated) == full.steps.map(\.simulated))
+            #expect(lean.steps.map(\.decision) == full.steps.map(\.decision))
+            messages += full.steps.filter { $0.kind == .dataBody && $0.simulated != nil }.count
+        }
+        #expect(messages > 0)
+        // The runner turns it off for the listeners it is given.
+        let listeners = ReplayListeners(single: ReplayFixtures.relaySpec())
+        _ = try ReplayFixtures.replay([ReplayFixtures.relay + "/relay-sll2.pcap"], listeners: listeners, ptr: ptr)
+        #expect(!listeners.keepsMessageBytes)
+    }
+
     @Test func relayCaptureWithItsConfigurationFile() throws {
         let listeners = ReplayListeners(file: try ConfigurationFile.load(path: ReplayFixtures.relay + "/relaylab.yaml"))
         let (summary, connections) = try ReplayFixtures.replay(
