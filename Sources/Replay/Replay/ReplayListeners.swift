@@ -28,6 +28,7 @@ public final class ReplayListeners {
     private let single: Bool
     private let loader = ConfigurationLoader()
     private var cache: [Capture.Endpoint: ReplayTarget?] = [:]
+    private var last: (server: Capture.Endpoint, target: ReplayTarget?)?
 
     /// How many client bytes the engine keeps per line and per message (set it before the
     /// first ``target(for:)``).
@@ -41,7 +42,12 @@ public final class ReplayListeners {
     /// a message's bytes, which are then only counted (databytes and the hop count still decide
     /// as qmail-smtpd does).
     public var keepsMessageBytes = true {
-        didSet { if keepsMessageBytes != oldValue { cache = [:] } }
+        didSet {
+            if keepsMessageBytes != oldValue {
+                cache = [:]
+                last = nil
+            }
+        }
     }
 
     /// Listeners from a configuration file.
@@ -97,7 +103,12 @@ public final class ReplayListeners {
     /// address with that port, then one for the address without a port, then one without either
     /// (the rule ``ConfigurationFile/listener(serverIP:port:)`` follows).
     public func target(for server: Capture.Endpoint) throws(ScenarioError) -> ReplayTarget? {
-        if let cached = cache[server] { return cached }
+        // Connections to one server usually follow each other: the last answer first.
+        if let last, last.server == server { return last.target }
+        if let cached = cache[server] {
+            last = (server, cached)
+            return cached
+        }
         var result: ReplayTarget? = nil
         if let listener = select(serverIP: server.ip, port: server.port) {
             let spec = effectiveSpec(listener, serverIP: server.ip)
@@ -107,6 +118,7 @@ public final class ReplayListeners {
                 name: single ? nil : listener.name, configuration: configuration, serverName: spec.server.hostname)
         }
         cache[server] = result
+        last = (server, result)
         return result
     }
 

@@ -104,20 +104,20 @@ public final class ReplayRunner {
         do {
             summary = try reader.read(files: files) { dialogue in
                 let target = try listeners.target(for: dialogue.server)
-                let job = Job(
-                    dialogue: dialogue, target: target, clientName: clientName(for: dialogue),
-                    skipReason: target == nil ? listeners.noListenerReason(for: dialogue.server) : nil)
+                let skipReason = target == nil ? listeners.noListenerReason(for: dialogue.server) : nil
                 if let queue {
-                    batch.append(job)
+                    batch.append(
+                        Job(dialogue: dialogue, target: target, clientName: clientName(for: dialogue), skipReason: skipReason))
                     if batch.count >= batchSize {
                         try queue.submit(batch, drain: deliver)
                         batch.removeAll(keepingCapacity: true)
                     }
                 } else {
-                    // One thread: straight to `onConnection`, no job batch or result array.
+                    // One thread: straight to `onConnection`, no job (no copy of the dialogue), no
+                    // batch or result array.
                     try onConnection(
                         replayer.replay(
-                            dialogue, target: job.target, clientName: job.clientName, skipReason: job.skipReason,
+                            dialogue, target: target, clientName: clientName(for: dialogue), skipReason: skipReason,
                             cache: cache))
                     delivered += 1
                 }
