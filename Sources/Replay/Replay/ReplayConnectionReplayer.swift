@@ -70,7 +70,8 @@ public struct ConnectionReplayer: Sendable {
         run.run(dialogue)
         result.reusedTCPServerDecision = run.reusedDecision
         if run.fast, !run.differences.isEmpty || !run.divergences.isEmpty {
-            // The shortcut gives the same replies but shorter explanations: replay it in full.
+            // The shortcut gives the same replies and outcomes but no explanations (its sessions
+            // do not explain their decisions, nor name tcpserver's rule): replay it in full.
             // (A second run, not a reassignment: the common case's run is built in place.)
             var lookups = run.lookups
             var full = _DialogueRun(dialogue: dialogue, target: target, clientName: clientName, options: options, cache: nil)
