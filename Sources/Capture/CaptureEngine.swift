@@ -86,6 +86,7 @@ struct CaptureEngine {
         }
     }
 
+    @inline(__always)
     private func isSMTP(_ port: UInt16) -> Bool {
         smtpPortBits[Int(port) >> 6] & (1 << UInt64(port & 63)) != 0
     }
@@ -129,17 +130,48 @@ struct CaptureEngine {
         let sourceSMTP = isSMTP(sourcePort)
         let destinationSMTP = isSMTP(destinationPort)
         guard sourceSMTP || destinationSMTP else {
-            if options.parseDNS && (sourcePort == 53 || destinationPort == 53) {
-                dnsOverTCP(
-                    source: source, destination: destination, sourcePort: sourcePort,
-                    destinationPort: destinationPort, seq: seq, flags: flags, payload: payload, claimed: claimed)
-            } else {
-                summary.otherPortPackets += 1
-            }
-            return
+            return otherTCP(
+                source: source, destination: destination, sourcePort: sourcePort,
+                destinationPort: destinationPort, seq: seq, flags: flags, payload: payload, claimed: claimed)
         }
         let (key, fromA) = FlowKey.make(
             source: source, sourcePort: sourcePort, destination: destination, destinationPort: destinationPort)
+        // Nearly every segment: no SYN, of a live connection.
+        if flags & TCPFlags.syn == 0, let value = liveTable.value(for: key) {
+            let slot = Int(value - 1)
+            let finished = connections[slot]!.segment(
+                fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed,
+                packet: packetNumber, time: time)
+            if finished { finish(slot: slot, fallback: .captureEnded) }
+            return
+        }
+        tcpOpening(
+            key: key, fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed,
+            sourceSMTP: sourceSMTP, destinationSMTP: destinationSMTP)
+    }
+
+    /// A TCP segment on ports that are not SMTP ports.
+    @inline(never)
+    private mutating func otherTCP(
+        source: IPAddress, destination: IPAddress, sourcePort: UInt16, destinationPort: UInt16,
+        seq: UInt32, flags: UInt8, payload: PayloadBytes, claimed: Int
+    ) {
+        if options.parseDNS && (sourcePort == 53 || destinationPort == 53) {
+            dnsOverTCP(
+                source: source, destination: destination, sourcePort: sourcePort,
+                destinationPort: destinationPort, seq: seq, flags: flags, payload: payload, claimed: claimed)
+        } else {
+            summary.otherPortPackets += 1
+        }
+    }
+
+    /// A SYN, or a segment of a connection that is not live: a retransmitted SYN, a new
+    /// connection, or a late segment of a closed one.
+    @inline(never)
+    private mutating func tcpOpening(
+        key: FlowKey, fromA: Bool, seq: UInt32, ack: UInt32, flags: UInt8, payload: PayloadBytes, claimed: Int,
+        sourceSMTP: Bool, destinationSMTP: Bool
+    ) {
         let syn = flags & TCPFlags.syn != 0
         let synOnly = syn && flags & TCPFlags.ack == 0
         if let value = lookup(key) {
