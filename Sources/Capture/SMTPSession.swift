@@ -155,6 +155,12 @@ struct SMTPSession {
         return scratch
     }
 
+    /// Lets go of the byte streams (the dialogue built from them holds them now).
+    mutating func dropStreams() {
+        client.bytes = []
+        server.bytes = []
+    }
+
     /// Uses arrays left by an earlier session (must be empty).
     mutating func install(_ scratch: inout Scratch) {
         swap(&scratch.steps, &steps)
