@@ -950,11 +950,10 @@ struct SMTPSession {
             let record = steps[index]
             result.append(
                 DialogueStep(
-                    kind: record.kind, clientBytes: clientStream[record.start..<record.end], reply: nil,
+                    kind: record.kind, clientBytes: clientStream[record.start..<record.end],
+                    reply: record.reply >= 0 ? makeReply(Int(record.reply), stream: serverStream) : nil,
                     batch: number, time: record.time, unobservableReason: record.unobservable,
                     lostBytes: Int(record.lost)))
-            // Set in place (given to the initialiser, the step is copied once more on the way).
-            if record.reply >= 0 { result[result.count - 1].reply = makeReply(Int(record.reply), stream: serverStream) }
         }
         return result
     }
