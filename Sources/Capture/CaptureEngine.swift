@@ -53,7 +53,12 @@ struct CaptureEngine {
     /// table used for nearly every packet stays small.
     private var liveTable = FlowTable()
     private var closedTable = FlowTable(capacity: 1024)
-    private var connections: [Connection?] = []
+    /// Connection slots; `isLive` tells which hold a live connection. A finished connection
+    /// stays in its slot (its byte streams handed to the dialogue) until the slot is reused, so
+    /// that it is read, finished and replaced in place: optional slots made the compiler copy
+    /// whole connections in and out of them, and check the optional at every packet.
+    private var connections: [Connection] = []
+    private var isLive: [Bool] = []
     private var freeSlots: [Int32] = []
     private var live = 0
     private var closed: [ClosedFlow] = []
@@ -86,6 +91,7 @@ struct CaptureEngine {
         }
     }
 
+    @inline(__always)
     private func isSMTP(_ port: UInt16) -> Bool {
         smtpPortBits[Int(port) >> 6] & (1 << UInt64(port & 63)) != 0
     }
@@ -129,17 +135,48 @@ struct CaptureEngine {
         let sourceSMTP = isSMTP(sourcePort)
         let destinationSMTP = isSMTP(destinationPort)
         guard sourceSMTP || destinationSMTP else {
-            if options.parseDNS && (sourcePort == 53 || destinationPort == 53) {
-                dnsOverTCP(
-                    source: source, destination: destination, sourcePort: sourcePort,
-                    destinationPort: destinationPort, seq: seq, flags: flags, payload: payload, claimed: claimed)
-            } else {
-                summary.otherPortPackets += 1
-            }
-            return
+            return otherTCP(
+                source: source, destination: destination, sourcePort: sourcePort,
+                destinationPort: destinationPort, seq: seq, flags: flags, payload: payload, claimed: claimed)
         }
         let (key, fromA) = FlowKey.make(
             source: source, sourcePort: sourcePort, destination: destination, destinationPort: destinationPort)
+        // Nearly every segment: no SYN, of a live connection.
+        if flags & TCPFlags.syn == 0, let value = liveTable.value(for: key) {
+            let slot = Int(value - 1)
+            let finished = connections[slot].segment(
+                fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed,
+                packet: packetNumber, time: time)
+            if finished { finish(slot: slot, fallback: .captureEnded) }
+            return
+        }
+        tcpOpening(
+            key: key, fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed,
+            sourceSMTP: sourceSMTP, destinationSMTP: destinationSMTP)
+    }
+
+    /// A TCP segment on ports that are not SMTP ports.
+    @inline(never)
+    private mutating func otherTCP(
+        source: IPAddress, destination: IPAddress, sourcePort: UInt16, destinationPort: UInt16,
+        seq: UInt32, flags: UInt8, payload: PayloadBytes, claimed: Int
+    ) {
+        if options.parseDNS && (sourcePort == 53 || destinationPort == 53) {
+            dnsOverTCP(
+                source: source, destination: destination, sourcePort: sourcePort,
+                destinationPort: destinationPort, seq: seq, flags: flags, payload: payload, claimed: claimed)
+        } else {
+            summary.otherPortPackets += 1
+        }
+    }
+
+    /// A SYN, or a segment of a connection that is not live: a retransmitted SYN, a new
+    /// connection, or a late segment of a closed one.
+    @inline(never)
+    private mutating func tcpOpening(
+        key: FlowKey, fromA: Bool, seq: UInt32, ack: UInt32, flags: UInt8, payload: PayloadBytes, claimed: Int,
+        sourceSMTP: Bool, destinationSMTP: Bool
+    ) {
         let syn = flags & TCPFlags.syn != 0
         let synOnly = syn && flags & TCPFlags.ack == 0
         if let value = lookup(key) {
@@ -149,7 +186,7 @@ struct CaptureEngine {
                     finish(slot: slot, fallback: .superseded, keepInTable: true)
                     open(key: key, fromA: fromA, synOnly: synOnly, syn: syn, sourceSMTP: sourceSMTP, destinationSMTP: destinationSMTP)
                 } else {
-                    let finished = connections[slot]!.segment(
+                    let finished = connections[slot].segment(
                         fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed,
                         packet: packetNumber, time: time)
                     if finished { finish(slot: slot, fallback: .captureEnded) }
@@ -179,7 +216,7 @@ struct CaptureEngine {
         }
         guard let value = lookup(key), value > 0 else { return }
         let slot = Int(value - 1)
-        let finished = connections[slot]!.segment(
+        let finished = connections[slot].segment(
             fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed,
             packet: packetNumber, time: time)
         if finished { finish(slot: slot, fallback: .captureEnded) }
@@ -195,7 +232,7 @@ struct CaptureEngine {
 
     /// A SYN on a live connection: a retransmitted SYN belongs to it; another starts a new one.
     private mutating func startsNewConnection(slot: Int, fromA: Bool, seq: UInt32, synOnly: Bool) -> Bool {
-        connections[slot]!.isStartedAnew(bySYNFromA: fromA, seq: seq, synOnly: synOnly)
+        connections[slot].isStartedAnew(bySYNFromA: fromA, seq: seq, synOnly: synOnly)
     }
 
     /// Whether a segment for a recently closed connection only repeats old bytes.
@@ -227,14 +264,16 @@ struct CaptureEngine {
             connections[slot] = Connection(
                 key: key, index: nextIndex, clientIsA: clientIsA, midstream: !syn, time: time,
                 sourceFile: fileIndex, sourcePacket: filePacket, limits: limits)
+            isLive[slot] = true
         } else {
             slot = connections.count
             connections.append(
                 Connection(
                     key: key, index: nextIndex, clientIsA: clientIsA, midstream: !syn, time: time,
                     sourceFile: fileIndex, sourcePacket: filePacket, limits: limits))
+            isLive.append(true)
         }
-        if var scratch = scratchPool.popLast() { connections[slot]!.sink.session.install(&scratch) }
+        if var scratch = scratchPool.popLast() { connections[slot].sink.session.install(&scratch) }
         nextIndex += 1
         live += 1
         if live > summary.peakLiveConnections { summary.peakLiveConnections = live }
@@ -246,30 +285,38 @@ struct CaptureEngine {
     /// Finishes the connection in `slot` and queues its dialogue (or hands it to the
     /// reconstruction threads).
     private mutating func finish(slot: Int, fallback: DialogueEnd, evictedByLimit: Bool = false, keepInTable: Bool = false) {
-        guard var connection = connections[slot].take() else { return }
+        guard isLive[slot] else { return }
+        isLive[slot] = false
         freeSlots.append(Int32(slot))
         live -= 1
+        let key = connections[slot].key
         if !keepInTable {
-            liveTable.remove(connection.key, ifValue: Int32(slot + 1))
+            liveTable.remove(key, ifValue: Int32(slot + 1))
             remember(
-                key: connection.key,
-                nextA: connection.a.highestSeq &+ (connection.a.finSeen ? 1 : 0),
-                nextB: connection.b.highestSeq &+ (connection.b.finSeen ? 1 : 0),
-                knownA: connection.a.baseKnown, knownB: connection.b.baseKnown)
+                key: key,
+                nextA: connections[slot].a.highestSeq &+ (connections[slot].a.finSeen ? 1 : 0),
+                nextB: connections[slot].b.highestSeq &+ (connections[slot].b.finSeen ? 1 : 0),
+                knownA: connections[slot].a.baseKnown, knownB: connections[slot].b.baseKnown)
         }
         var context = FinishContext(
-            fallback: fallback, evictedByLimit: evictedByLimit, sourceFile: fileNames[connection.sourceFile])
+            fallback: fallback, evictedByLimit: evictedByLimit, sourceFile: fileNames[connections[slot].sourceFile])
         if !ptr.isEmpty {
-            context.ptrA = ptr[builder.text(of: connection.key.a)]
-            context.ptrB = ptr[builder.text(of: connection.key.b)]
+            context.ptrA = ptr[builder.text(of: key.a)]
+            context.ptrB = ptr[builder.text(of: key.b)]
         }
         if pool != nil {
+            // Moved out (an empty connection takes its place), for a reconstruction thread.
+            var connection = Connection(
+                key: key, index: -1, clientIsA: nil, midstream: false, time: 0, sourceFile: 0, sourcePacket: 0,
+                limits: limits)
+            swap(&connection, &connections[slot])
             batch.append(PendingFinish(connection: consume connection, context: context))
             if batch.count >= ReconstructionPool.batchSize { submitBatch(waitForAll: false) }
             return
         }
         // Built straight into the queue (a local copy first would be copied again).
-        ready.append(builder.build(&connection, context))
+        ready.append(builder.build(&connections[slot], context))
+        connections[slot].sink.session.dropStreams()
         let last = ready.count - 1
         Self.account(&ready[last], into: &summary, endCounts: &endCounts)
         Self.recycle(&ready[last], into: &scratchPool)
@@ -340,8 +387,8 @@ struct CaptureEngine {
     private mutating func evictLeastRecentlyActive() {
         var candidates: [(Double, Int)] = []
         candidates.reserveCapacity(live)
-        for (slot, connection) in connections.enumerated() {
-            if let connection { candidates.append((connection.lastActivity, slot)) }
+        for slot in connections.indices where isLive[slot] {
+            candidates.append((connections[slot].lastActivity, slot))
         }
         candidates.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
         for (_, slot) in candidates.prefix(max(1, candidates.count / 8)) {
@@ -354,10 +401,8 @@ struct CaptureEngine {
         fragments.expire(now: now)
         guard options.idleTimeout > 0 else { return }
         var idle: [(Int, Int)] = []
-        for (slot, connection) in connections.enumerated() {
-            if let connection, now - connection.lastActivity > options.idleTimeout {
-                idle.append((connection.index, slot))
-            }
+        for slot in connections.indices where isLive[slot] && now - connections[slot].lastActivity > options.idleTimeout {
+            idle.append((connections[slot].index, slot))
         }
         for (_, slot) in idle.sorted(by: { $0.0 < $1.0 }) {
             finish(slot: slot, fallback: .evicted)
@@ -367,8 +412,8 @@ struct CaptureEngine {
     /// The end of the input: every live connection is flushed, in index order.
     mutating func finishAll() {
         var open: [(Int, Int)] = []
-        for (slot, connection) in connections.enumerated() {
-            if let connection { open.append((connection.index, slot)) }
+        for slot in connections.indices where isLive[slot] {
+            open.append((connections[slot].index, slot))
         }
         for (_, slot) in open.sorted(by: { $0.0 < $1.0 }) {
             finish(slot: slot, fallback: .captureEnded)

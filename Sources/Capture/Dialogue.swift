@@ -4,6 +4,13 @@
 // (`clientStream`, `serverStream`) and every step and reply refers to them through
 // `ArraySlice`s, so building a dialogue copies no bytes. Slices keep their parent's indices:
 // use `slice.first`, `slice.startIndex` or `Array(slice)`, never `slice[0]`.
+//
+// Construction: the public initialisers of `ServerReply`, `DialogueStep` and `Dialogue` are
+// declared in extensions and delegate to the synthesised memberwise initialisers (their stored
+// properties are declared in an order that makes the memberwise ones differ). An initialiser that
+// assigns the properties one by one makes the compiler copy the whole value (retaining every
+// reference in it) and destroy the original at each construction, because of the optional
+// structs and enums with references inside; a memberwise initialiser builds it in place.
 
 /// One side of a TCP connection.
 public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
@@ -24,19 +31,13 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
 
 /// A server reply, possibly multi-line (`250-…` continuation lines, then `250 …`).
 public struct ServerReply: Sendable, Hashable {
-    /// The three-digit reply code, or nil when the first line does not start with one.
-    public var code: Int?
     /// The reply exactly as sent, every line with its terminator (CRLF or bare LF).
     public var bytes: ArraySlice<UInt8>
+    /// The three-digit reply code, or nil when the first line does not start with one.
+    public var code: Int?
     /// False when part of the reply was not captured (a gap, a cut line) or its last line had no
     /// terminator when the connection ended.
     public var isComplete: Bool
-
-    public init(code: Int?, bytes: ArraySlice<UInt8>, isComplete: Bool = true) {
-        self.code = code
-        self.bytes = bytes
-        self.isComplete = isComplete
-    }
 
     /// The reply's lines without their terminators (bytes that are not UTF-8 become U+FFFD).
     public var lines: [String] {
@@ -45,6 +46,12 @@ public struct ServerReply: Sendable, Hashable {
 
     /// The lines joined with newlines.
     public var text: String { lines.joined(separator: "\n") }
+}
+
+extension ServerReply {
+    public init(code: Int?, bytes: ArraySlice<UInt8>, isComplete: Bool = true) {
+        self.init(bytes: bytes, code: code, isComplete: isComplete)
+    }
 }
 
 /// Why a step cannot be compared with a simulation.
@@ -92,10 +99,10 @@ public struct DialogueStep: Sendable {
         case bdatChunk
     }
 
-    public var kind: Kind
     /// Exactly the bytes the client sent for this step, with the line terminator as sent (CRLF or
     /// bare LF); a body includes its final `.` line. Shorter than on the wire if part was lost.
     public var clientBytes: ArraySlice<UInt8>
+    public var kind: Kind
     /// The server's reply, or nil when none was seen (see `unobservable` for whether one could be).
     public var reply: ServerReply?
     /// Pipelining batch number (1, 2, … within the dialogue) when several steps were sent in
@@ -107,19 +114,6 @@ public struct DialogueStep: Sendable {
     public var unobservableReason: UnobservableReason?
     /// The number of client bytes of this step that were not captured (gaps, cut lines).
     public var lostBytes: Int
-
-    public init(
-        kind: Kind, clientBytes: ArraySlice<UInt8>, reply: ServerReply?, batch: Int? = nil,
-        time: Double = 0, unobservableReason: UnobservableReason? = nil, lostBytes: Int = 0
-    ) {
-        self.kind = kind
-        self.clientBytes = clientBytes
-        self.reply = reply
-        self.batch = batch
-        self.time = time
-        self.unobservableReason = unobservableReason
-        self.lostBytes = lostBytes
-    }
 
     /// The reason this step cannot be compared, in words, or nil when it can.
     public var unobservable: String? { unobservableReason?.description }
@@ -147,6 +141,17 @@ public struct DialogueStep: Sendable {
         case .command: SMTPText.isAuthWithInitialResponse(clientBytes)
         case .dataBody, .bdatChunk: false
         }
+    }
+}
+
+extension DialogueStep {
+    public init(
+        kind: Kind, clientBytes: ArraySlice<UInt8>, reply: ServerReply?, batch: Int? = nil,
+        time: Double = 0, unobservableReason: UnobservableReason? = nil, lostBytes: Int = 0
+    ) {
+        self.init(
+            clientBytes: clientBytes, kind: kind, reply: reply, batch: batch, time: time,
+            unobservableReason: unobservableReason, lostBytes: lostBytes)
     }
 }
 
@@ -227,6 +232,10 @@ public struct DialogueProblem: Sendable, Hashable, CustomStringConvertible {
 
 /// The reconstructed SMTP dialogue of one TCP connection.
 public struct Dialogue: Sendable {
+    /// The client's bytes as kept (lost and limited bytes are missing), which the steps slice.
+    public var clientStream: [UInt8]
+    /// The server's bytes as kept, which the replies slice.
+    public var serverStream: [UInt8]
     /// Position of the connection's first packet among all SMTP connections of the input (0, 1, …).
     public var index: Int
     public var client: Endpoint
@@ -257,37 +266,6 @@ public struct Dialogue: Sendable {
     /// Names from the DNS PTR answers for the client's address seen in the capture before the
     /// dialogue ended (empty: a negative answer was seen); nil when none was seen.
     public var clientPTR: [String]?
-    /// The client's bytes as kept (lost and limited bytes are missing), which the steps slice.
-    public var clientStream: [UInt8]
-    /// The server's bytes as kept, which the replies slice.
-    public var serverStream: [UInt8]
-
-    public init(
-        index: Int, client: Endpoint, server: Endpoint, startTime: Double, endTime: Double,
-        greeting: ServerReply?, steps: [DialogueStep], unpairedReplies: [ServerReply] = [],
-        end: DialogueEnd, midstream: Bool = false, earlyTalker: Bool = false, encrypted: Bool = false,
-        problems: [DialogueProblem] = [], sourceFile: String = "", sourcePacket: Int = 0,
-        clientPTR: [String]? = nil, clientStream: [UInt8] = [], serverStream: [UInt8] = []
-    ) {
-        self.index = index
-        self.client = client
-        self.server = server
-        self.startTime = startTime
-        self.endTime = endTime
-        self.greeting = greeting
-        self.steps = steps
-        self.unpairedReplies = unpairedReplies
-        self.end = end
-        self.midstream = midstream
-        self.earlyTalker = earlyTalker
-        self.encrypted = encrypted
-        self.problems = problems
-        self.sourceFile = sourceFile
-        self.sourcePacket = sourcePacket
-        self.clientPTR = clientPTR
-        self.clientStream = clientStream
-        self.serverStream = serverStream
-    }
 
     /// `file#packet` where the connection starts.
     public var source: String { "\(sourceFile)#\(sourcePacket)" }
@@ -297,4 +275,21 @@ public struct Dialogue: Sendable {
 
     /// The number of steps that cannot be compared.
     public var unobservableSteps: Int { steps.reduce(0) { $0 + ($1.unobservableReason == nil ? 0 : 1) } }
+}
+
+extension Dialogue {
+    public init(
+        index: Int, client: Endpoint, server: Endpoint, startTime: Double, endTime: Double,
+        greeting: ServerReply?, steps: [DialogueStep], unpairedReplies: [ServerReply] = [],
+        end: DialogueEnd, midstream: Bool = false, earlyTalker: Bool = false, encrypted: Bool = false,
+        problems: [DialogueProblem] = [], sourceFile: String = "", sourcePacket: Int = 0,
+        clientPTR: [String]? = nil, clientStream: [UInt8] = [], serverStream: [UInt8] = []
+    ) {
+        self.init(
+            clientStream: clientStream, serverStream: serverStream, index: index, client: client, server: server,
+            startTime: startTime, endTime: endTime, greeting: greeting, steps: steps,
+            unpairedReplies: unpairedReplies, end: end, midstream: midstream, earlyTalker: earlyTalker,
+            encrypted: encrypted, problems: problems, sourceFile: sourceFile, sourcePacket: sourcePacket,
+            clientPTR: clientPTR)
+    }
 }

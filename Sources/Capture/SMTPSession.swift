@@ -155,6 +155,12 @@ struct SMTPSession {
         return scratch
     }
 
+    /// Lets go of the byte streams (the dialogue built from them holds them now).
+    mutating func dropStreams() {
+        client.bytes = []
+        server.bytes = []
+    }
+
     /// Uses arrays left by an earlier session (must be empty).
     mutating func install(_ scratch: inout Scratch) {
         swap(&scratch.steps, &steps)
@@ -479,7 +485,8 @@ struct SMTPSession {
     }
 
     /// What the client sends after step `index`, once its reply is known (nil: not yet).
-    private func modeAfter(step index: Int, final: Bool) -> ClientMode? {
+    /// (Mutating only so that the caller lends the session rather than copying all of it.)
+    private mutating func modeAfter(step index: Int, final: Bool) -> ClientMode? {
         let step = steps[index]
         if step.reply >= 0, replies[Int(step.reply)].code >= 0 {
             let code = Int(replies[Int(step.reply)].code)
@@ -526,7 +533,8 @@ struct SMTPSession {
     }
 
     /// Looks for the line holding only "." (CRLF or LF) that ends a body starting at `start`.
-    private func findBodyEnd(start: Int, scan: Int) -> BodyEnd {
+    /// (Mutating only so that the caller lends the session rather than copying all of it.)
+    private mutating func findBodyEnd(start: Int, scan: Int) -> BodyEnd {
         let bytes = client.bytes
         let count = bytes.count
         // An empty body: "." right at the start.
@@ -917,6 +925,9 @@ struct SMTPSession {
 
 
     /// The reply as a public value, slicing `stream`.
+    /// (Inlined: called on a session that is part of a connection being changed, a call would
+    /// copy the whole session first.)
+    @inline(__always)
     func makeReply(_ index: Int, stream: [UInt8]) -> ServerReply {
         let record = replies[index]
         return ServerReply(
@@ -925,7 +936,8 @@ struct SMTPSession {
     }
 
     /// The steps as public values (batches numbered), slicing the two streams.
-    func makeSteps(client clientStream: [UInt8], server serverStream: [UInt8]) -> [DialogueStep] {
+    /// (Mutating only so that the caller lends the session rather than copying all of it.)
+    mutating func makeSteps(client clientStream: [UInt8], server serverStream: [UInt8]) -> [DialogueStep] {
         var result: [DialogueStep] = []
         result.reserveCapacity(steps.count)
         // A step joins the previous one's flight when it was sent before that step's reply had
@@ -944,11 +956,10 @@ struct SMTPSession {
             let record = steps[index]
             result.append(
                 DialogueStep(
-                    kind: record.kind, clientBytes: clientStream[record.start..<record.end], reply: nil,
+                    kind: record.kind, clientBytes: clientStream[record.start..<record.end],
+                    reply: record.reply >= 0 ? makeReply(Int(record.reply), stream: serverStream) : nil,
                     batch: number, time: record.time, unobservableReason: record.unobservable,
                     lostBytes: Int(record.lost)))
-            // Set in place (given to the initialiser, the step is copied once more on the way).
-            if record.reply >= 0 { result[result.count - 1].reply = makeReply(Int(record.reply), stream: serverStream) }
         }
         return result
     }

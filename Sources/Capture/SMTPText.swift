@@ -10,19 +10,47 @@ enum SMTPVerb: UInt8 {
     /// The verb of the line `bytes[range]` (the first word, case-insensitive, ended by a space,
     /// a tab, CR, LF or the end of the line).
     static func of<S: ByteSource>(_ bytes: S, _ range: Range<Int>) -> SMTPVerb {
+        // The usual case, a four-letter verb: its bytes at once. `& 0xDF` upper-cases letters
+        // and turns no other byte into a letter, so a word of other bytes matches no verb.
+        let start = range.lowerBound
+        if range.count >= 4 {
+            if range.count == 4 || isWordEnd(bytes[start + 4]) {
+                let word = (UInt32(bytes[start]) << 24 | UInt32(bytes[start + 1]) << 16
+                    | UInt32(bytes[start + 2]) << 8 | UInt32(bytes[start + 3])) & 0xDFDF_DFDF
+                return fourLetter(word)
+            }
+        } else {
+            return .other
+        }
+        // Longer words (up to eight letters).
         var word: UInt64 = 0
         var length = 0
-        var index = range.lowerBound
+        var index = start
         while index < range.upperBound {
             let byte = bytes[index]
-            if byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A { break }
+            if isWordEnd(byte) { break }
             guard length < 8 else { return .other }
             let upper = byte >= 0x61 && byte <= 0x7A ? byte - 0x20 : byte
             word = word << 8 | UInt64(upper)
             length += 1
             index += 1
         }
-        guard length >= 4 else { return .other }
+        switch word {
+        case 0x5354_4152_5454_4C53: return .starttls
+        case 0x58_434C_4945_4E54: return .xclient
+        case 0x5846_4F52_5741_5244: return .xforward
+        default: return .other
+        }
+    }
+
+    /// Space, tab, CR or LF: the end of a command's first word.
+    @inline(__always)
+    private static func isWordEnd(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A
+    }
+
+    /// The verb spelt by four upper-case letters (big-endian), or `.other`.
+    private static func fourLetter(_ word: UInt32) -> SMTPVerb {
         switch word {
         case 0x48454C4F: return .helo
         case 0x45484C4F: return .ehlo
@@ -37,15 +65,12 @@ enum SMTPVerb: UInt8 {
         case 0x4558504E: return .expn
         case 0x48454C50: return .help
         case 0x41555448: return .auth
-        case 0x5354_4152_5454_4C53: return .starttls
         case 0x5455524E: return .turn
         case 0x4554524E: return .etrn
         case 0x4154524E: return .atrn
         case 0x53454E44: return .send
         case 0x534F4D4C: return .soml
         case 0x53414D4C: return .saml
-        case 0x58_434C_4945_4E54: return .xclient
-        case 0x5846_4F52_5741_5244: return .xforward
         default: return .other
         }
     }

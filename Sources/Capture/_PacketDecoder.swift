@@ -123,7 +123,8 @@ extension CaptureEngine {
 
     private mutating func ipv4(_ raw: RawPacket, at offset: Int, wire: Int) {
         guard raw.count &- offset >= 20 else { return malformed() }
-        let versionAndLength = raw.u8(offset)
+        // Byte fields are read in 16-bit pairs (bounds checked once, by the guard above).
+        let versionAndLength = UInt8(truncatingIfNeeded: raw.u16(offset) >> 8)
         guard versionAndLength >> 4 == 4 else { return malformed() }
         let headerLength = Int(versionAndLength & 0x0F) &* 4
         var totalLength = Int(raw.u16(offset &+ 2))
@@ -136,7 +137,7 @@ extension CaptureEngine {
         let fragmentField = raw.u16(offset &+ 6)
         let more = fragmentField & 0x2000 != 0
         let fragmentOffset = Int(fragmentField & 0x1FFF) &* 8
-        let proto = raw.u8(offset &+ 9)
+        let proto = UInt8(truncatingIfNeeded: raw.u16(offset &+ 8))
         let source = IPAddress(v4: raw.u32(offset &+ 12))
         let destination = IPAddress(v4: raw.u32(offset &+ 16))
         let start = offset &+ headerLength
@@ -246,14 +247,16 @@ extension CaptureEngine {
         switch proto {
         case 6:
             guard capturedEnd &- start >= 20 else { return malformed() }
-            let dataOffset = Int(raw.u8(start &+ 12) >> 4) &* 4
+            // The data offset and the flags in one read (bounds checked by the guard above).
+            let offsetAndFlags = raw.u16(start &+ 12)
+            let dataOffset = Int(offsetAndFlags >> 12) &* 4
             guard dataOffset >= 20, claimedEnd &- start >= dataOffset else { return malformed() }
             let payloadStart = start &+ dataOffset
             let captured = max(0, capturedEnd &- payloadStart)
             tcp(
                 source: source, destination: destination, sourcePort: raw.u16(start),
                 destinationPort: raw.u16(start &+ 2), seq: raw.u32(start &+ 4), ack: raw.u32(start &+ 8),
-                flags: raw.u8(start &+ 13),
+                flags: UInt8(truncatingIfNeeded: offsetAndFlags),
                 payload: captured > 0 ? raw.payload(payloadStart..<(payloadStart &+ captured)) : .empty,
                 claimed: claimedEnd &- payloadStart)
         case 17:
