@@ -19,6 +19,15 @@ public enum ScenarioRunner {
         case failuresOnly
     }
 
+    /// Whether an expectation of `connection` reads a decision's explanation (`reason`).
+    static func readsExplanations(_ connection: borrowing ScenarioConnection) -> Bool {
+        if connection.expectation?.greeting?.reason != nil { return true }
+        for index in connection.steps.indices {
+            for expectation in connection.steps[index].expectations where expectation.reason != nil { return true }
+        }
+        return false
+    }
+
     /// Runs one connection of a scenario against `configuration` (its resolved configuration).
     ///
     /// The client connects, takes its steps in order and finally closes its side (if the server
@@ -43,9 +52,11 @@ public enum ScenarioRunner {
             clientIP: clientEndpoint.ip, clientPort: clientEndpoint.port, serverIP: serverEndpoint.ip,
             serverPort: serverEndpoint.port, ptrName: connection.client.ptr, ptrAddresses: connection.client.ptrAddresses,
             identInfo: connection.client.info, serverName: server.hostname)
-        var run = _ConnectionRun(
-            session: RelaySession(configuration: configuration, connection: client, lookupTiming: lookupTiming),
-            keepsSteps: detail == .everyStep)
+        var session = RelaySession(configuration: configuration, connection: client, lookupTiming: lookupTiming)
+        // A passing connection shows as one line: unless an expectation reads an explanation
+        // (`reason`), its decisions need no words (a failing one is run again in full).
+        if detail == .failuresOnly, !ScenarioRunner.readsExplanations(connection) { session.explainsDecisions = false }
+        var run = _ConnectionRun(session: session, keepsSteps: detail == .everyStep)
         run.start()
         if run.keepsSteps { run.steps.reserveCapacity(connection.steps.count + 2) }
 
