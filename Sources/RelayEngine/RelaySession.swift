@@ -126,7 +126,8 @@ public struct RelaySession: Sendable {
     /// carry their address and reasons (default). When false, they keep only what was decided
     /// (subject and outcome): replies, closing and every other part of the session are the
     /// same. For callers that look at outcomes only and run a session again in full when they
-    /// need its explanations (`relaylab replay`'s connections whose replies all match).
+    /// need its explanations (`relaylab replay`'s connections whose replies all match, and
+    /// `relaylab check`'s connections shown as one line when no expectation reads a reason).
     public var explainsDecisions = true {
         didSet { if smtpd != nil { smtpd!.explains = explainsDecisions } }
     }
