@@ -583,9 +583,9 @@ struct SMTPDStage {
             }
         }
         recipients.append(address.contains(0) ? Bytes.cString(address) : address)
-        guard explains else { return StepResult(reply: Replies.r250Ok, decision: Decision(.rcpt, outcome)) }
         return StepResult(
-            reply: Replies.r250Ok, decision: Decision(.rcpt, outcome, address: Bytes.text(address), reasons: reasons))
+            reply: Replies.r250Ok,
+            decision: Decision(.rcpt, outcome, address: explains ? Bytes.text(address) : nil, reasons: reasons))
     }
 
     func syntaxError(_ subject: Decision.Subject, _ arg: ArraySlice<UInt8>) -> StepResult {
@@ -913,12 +913,9 @@ struct SMTPDStage {
                 acceptedAt: now)
             var result = StepResult(reply: reply)
             result.queued = message
-            result.decision =
-                explains
-                ? Decision(
-                    .data, .accept, address: recipientsText,
-                    reasons: [Fact(.queued(qp: currentQP)), Fact(.sender(Bytes.text(mailFrom)))])
-                : Decision(.data, .accept)
+            result.decision = Decision(
+                .data, .accept, address: recipientsText,
+                reasons: explains ? [Fact(.queued(qp: currentQP)), Fact(.sender(Bytes.text(mailFrom)))] : [])
             return result
         }
         if tooManyHops {
