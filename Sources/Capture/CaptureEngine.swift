@@ -143,11 +143,8 @@ struct CaptureEngine {
             source: source, sourcePort: sourcePort, destination: destination, destinationPort: destinationPort)
         // Nearly every segment: no SYN, of a live connection.
         if flags & TCPFlags.syn == 0, let value = liveTable.value(for: key) {
-            let slot = Int(value - 1)
-            let finished = connections[slot].segment(
-                fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed,
-                packet: packetNumber, time: time)
-            if finished { finish(slot: slot, fallback: .captureEnded) }
+            feedSegment(
+                slot: Int(value - 1), fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed)
             return
         }
         tcpOpening(
@@ -186,10 +183,7 @@ struct CaptureEngine {
                     finish(slot: slot, fallback: .superseded, keepInTable: true)
                     open(key: key, fromA: fromA, synOnly: synOnly, syn: syn, sourceSMTP: sourceSMTP, destinationSMTP: destinationSMTP)
                 } else {
-                    let finished = connections[slot].segment(
-                        fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed,
-                        packet: packetNumber, time: time)
-                    if finished { finish(slot: slot, fallback: .captureEnded) }
+                    feedSegment(slot: slot, fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed)
                     return
                 }
             } else {
@@ -215,7 +209,14 @@ struct CaptureEngine {
             open(key: key, fromA: fromA, synOnly: synOnly, syn: syn, sourceSMTP: sourceSMTP, destinationSMTP: destinationSMTP)
         }
         guard let value = lookup(key), value > 0 else { return }
-        let slot = Int(value - 1)
+        feedSegment(slot: Int(value - 1), fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed)
+    }
+
+    /// Hands a segment to the live connection in `slot`, and finishes it when it is done.
+    @inline(__always)
+    private mutating func feedSegment(
+        slot: Int, fromA: Bool, seq: UInt32, ack: UInt32, flags: UInt8, payload: PayloadBytes, claimed: Int
+    ) {
         let finished = connections[slot].segment(
             fromA: fromA, seq: seq, ack: ack, flags: flags, payload: payload, claimed: claimed,
             packet: packetNumber, time: time)
